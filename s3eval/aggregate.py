@@ -1,0 +1,76 @@
+"""Accuracy summaries: overall and per group, instance-weighted (Σ correct / Σ n), as the official MMMU
+aggregation does. Besides the official number every summary reports the fallback count, a strict accuracy
+(fallbacks counted wrong), the expected accuracy (each fallback worth 1 / number of options) and the accuracy
+over valid samples (load or model errors excluded)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Optional, Sequence
+
+from .types import Record
+
+
+@dataclass
+class Tally:
+    n: int = 0
+    correct: int = 0
+    n_error: int = 0
+    n_missing: int = 0
+    n_fallback: int = 0
+    fallback_correct: int = 0
+    fallback_expected: float = 0.0
+
+    def add(self, record: Record) -> None:
+        self.n += 1
+        if record.error_kind == "missing":
+            self.n_missing += 1
+        elif record.error is not None:
+            self.n_error += 1
+        if record.correct:
+            self.correct += 1
+        if record.fallback:
+            self.n_fallback += 1
+            self.fallback_correct += int(bool(record.correct))
+            self.fallback_expected += _chance(record)
+
+    def summary(self) -> dict:
+        n_valid = self.n - self.n_error - self.n_missing
+        strict = self.correct - self.fallback_correct
+        return {
+            **asdict(self),
+            "n_valid": n_valid,
+            "accuracy": _ratio(self.correct, self.n),
+            "accuracy_valid": _ratio(self.correct, n_valid),
+            "strict_accuracy": _ratio(strict, self.n),
+            "expected_accuracy": _ratio(strict + self.fallback_expected, self.n),
+        }
+
+
+def _chance(record: Record) -> float:
+    """Probability that a uniformly random letter is right for this record."""
+    if not record.choices or record.gold is None:
+        return 0.0
+    golds = {record.gold} if isinstance(record.gold, str) else set(record.gold)
+    letters = [chr(ord("A") + i) for i in range(len(record.choices))]
+    return sum(letter in golds for letter in letters) / len(letters)
+
+
+def _ratio(a: float, b: int) -> Optional[float]:
+    return a / b if b else None
+
+
+def summarize(records: Iterable[Record], group_kinds: Sequence[str]) -> dict:
+    """``{"overall": {...}, "groups": {kind: {value: {...}}}}``; groups keep first-seen order."""
+    overall = Tally()
+    groups: dict[str, dict[str, Tally]] = {kind: {} for kind in group_kinds}
+    for record in records:
+        overall.add(record)
+        for kind in group_kinds:
+            value = record.groups.get(kind)
+            if value is not None:
+                groups[kind].setdefault(value, Tally()).add(record)
+    return {
+        "overall": overall.summary(),
+        "groups": {kind: {v: t.summary() for v, t in by_value.items()} for kind, by_value in groups.items()},
+    }

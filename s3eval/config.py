@@ -1,0 +1,110 @@
+"""The run configuration: a YAML file (``--config``) whose values CLI flags override."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from .registry import did_you_mean
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunConfig:
+    model: str = "constant"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    tasks: list[TaskSpec] = field(default_factory=list)
+    data: Optional[str] = None  # dataset location override passed to every task
+    limit: Optional[int] = None  # first N samples of each task, in canonical order
+    batch_size: int = 8
+    max_new_tokens: Optional[int] = None  # overrides the task's and the model's default
+    fallback_seed: int = 42
+    output_dir: str = "results/runs"
+    leaderboard: Optional[str] = "results/leaderboard.csv"  # None: do not append
+    run_name: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validate(self) -> None:
+        if not self.tasks:
+            raise ConfigError("no tasks: pass --tasks NAME[,NAME…] or list them under `tasks:` in the config")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be a positive integer, got {self.limit}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size}")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens}")
+
+
+_FIELDS = {f.name for f in fields(RunConfig)}
+
+
+def _task_spec(item: Any, where: str) -> TaskSpec:
+    if isinstance(item, str):
+        return TaskSpec(item)
+    if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+        extra = set(item) - {"name", "args"}
+        if extra:
+            raise ConfigError(f"{where}: a task entry takes `name` and `args`, not {sorted(extra)}")
+        args = item.get("args") or {}
+        if not isinstance(args, Mapping):
+            raise ConfigError(f"{where}: `args` of task {item['name']!r} must be a mapping")
+        return TaskSpec(item["name"], dict(args))
+    raise ConfigError(f"{where}: a task is a name or a mapping with `name` and `args`, got {item!r}")
+
+
+def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> RunConfig:
+    for key in data:
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown key {key!r}: {did_you_mean(key, sorted(_FIELDS))}")
+    values = dict(data)
+    if "tasks" in values:
+        tasks = values["tasks"]
+        if isinstance(tasks, str):
+            tasks = [t for t in tasks.split(",") if t]
+        if not isinstance(tasks, list):
+            raise ConfigError(f"{where}: `tasks` must be a list")
+        values["tasks"] = [_task_spec(t, f"{where}: tasks[{i}]") for i, t in enumerate(tasks)]
+    if "model_args" in values and not isinstance(values["model_args"], Mapping):
+        raise ConfigError(f"{where}: `model_args` must be a mapping")
+    for key in ("limit", "batch_size", "max_new_tokens", "fallback_seed"):
+        if values.get(key) is not None and not isinstance(values[key], int):
+            raise ConfigError(f"{where}: `{key}` must be an integer, got {values[key]!r}")
+    return RunConfig(**values)
+
+
+def load_config(path: Path) -> RunConfig:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config {path} must be a YAML mapping of settings")
+    return config_from_mapping(data, where=str(path))
+
+
+def parse_key_values(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out

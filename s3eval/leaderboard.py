@@ -1,0 +1,109 @@
+"""The leaderboard CSV: one row per (run, task), appended under an exclusive lock so rows never tear, also
+when several processes append at once."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import os
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import pandas as pd
+
+COLUMNS = (
+    "timestamp", "run_id", "model", "checkpoint", "checkpoint_hash", "task", "split", "answer_key",
+    "prompt_mode", "parser", "parser_version", "n", "n_fallback", "n_error", "n_missing", "accuracy",
+    "strict_accuracy", "expected_accuracy", "accuracy_valid", "group_kind", "group_accuracy", "config_hash",
+    "git_commit", "run_dir",
+)  # fmt: skip
+
+
+class LeaderboardError(ValueError):
+    pass
+
+
+def _encode(row: Mapping[str, object]) -> str:
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise LeaderboardError(f"unknown leaderboard columns {sorted(unknown)}")
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(["" if row.get(c) is None else row.get(c) for c in COLUMNS])
+    return buffer.getvalue()
+
+
+def append_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
+    path = Path(path)
+    payload = "".join(_encode(row) for row in rows)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise LeaderboardError(f"cannot write leaderboard {path}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size == 0:
+            payload = ",".join(COLUMNS) + "\n" + payload
+        else:
+            # A previous writer killed mid-row leaves no newline at the end: start on a fresh line.
+            os.lseek(fd, size - 1, os.SEEK_SET)
+            if os.read(fd, 1) != b"\n":
+                payload = "\n" + payload
+        os.write(fd, payload.encode("utf-8"))
+        os.fsync(fd)
+    except OSError as exc:
+        raise LeaderboardError(f"cannot append to leaderboard {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def read(path: Path) -> pd.DataFrame:
+    """The leaderboard as a table; a malformed row is an error naming its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise LeaderboardError(f"no leaderboard at {path}: run `s3eval run` first, or pass --leaderboard PATH")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or tuple(rows[0]) != COLUMNS:
+        raise LeaderboardError(f"{path}: line 1 is not the s3eval leaderboard header")
+    good = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(COLUMNS):
+            raise LeaderboardError(
+                f"{path}:{number}: expected {len(COLUMNS)} fields, found {len(row)}; fix or delete that line"
+            )
+        good.append(row)
+    frame = pd.DataFrame(good, columns=list(COLUMNS))
+    for column in ("n", "n_fallback", "n_error", "n_missing"):
+        frame[column] = _numeric(frame, column, path).astype("Int64")
+    for column in ("accuracy", "strict_accuracy", "expected_accuracy", "accuracy_valid"):
+        frame[column] = _numeric(frame, column, path)
+    return frame
+
+
+def _numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    values = pd.to_numeric(frame[column].replace("", None), errors="coerce")
+    bad = values.isna() & frame[column].ne("")
+    if bad.any():
+        line = int(bad.idxmax()) + 2
+        raise LeaderboardError(f"{path}:{line}: column {column!r} is not a number: {frame[column][bad.idxmax()]!r}")
+    return values
+
+
+def format_table(frame: pd.DataFrame, task: Optional[str] = None, model: Optional[str] = None) -> str:
+    if task:
+        frame = frame[frame["task"] == task]
+    if model:
+        frame = frame[frame["model"] == model]
+    if frame.empty:
+        return "(no rows)"
+    shown = frame[["task", "model", "checkpoint", "answer_key", "prompt_mode", "n", "n_fallback", "n_error",
+                   "accuracy", "strict_accuracy", "timestamp"]].copy()  # fmt: skip
+    shown = shown.sort_values(["task", "accuracy"], ascending=[True, False], kind="stable")
+    for column in ("accuracy", "strict_accuracy"):
+        shown[column] = (shown[column] * 100).map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    return shown.to_string(index=False)

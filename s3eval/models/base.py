@@ -1,0 +1,48 @@
+"""The model interface the runner talks to."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from ..registry import did_you_mean
+from ..types import Request, Response
+
+
+class ModelError(ValueError):
+    """Bad model arguments or files; the message names the culprit and the fix."""
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What makes two runs' models the same: written to results and the leaderboard."""
+
+    name: str
+    checkpoint: Optional[str] = None
+    checkpoint_hash: Optional[str] = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Model(ABC):
+    identity: ModelIdentity
+    # Argument names accepted by from_args, with their help text (shown by `s3eval run --help`).
+    arguments: Mapping[str, str] = {}
+
+    @classmethod
+    @abstractmethod
+    def from_args(cls, args: dict[str, Any]) -> "Model":
+        ...
+
+    @classmethod
+    def check_args(cls, name: str, args: Mapping[str, Any], required: Sequence[str] = ()) -> None:
+        for key in args:
+            if key not in cls.arguments:
+                raise ModelError(f"model {name!r} has no argument {key!r}: {did_you_mean(key, list(cls.arguments))}")
+        for key in required:
+            if key not in args:
+                raise ModelError(f"model {name!r} needs --model-arg {key}=… ({cls.arguments[key]})")
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        """One response per request, in the order given."""

@@ -1,0 +1,80 @@
+"""The task plugin interface. A task turns a dataset into samples, samples into model requests, and says how
+records are grouped for aggregation; parsing and scoring are shared (``s3eval.scoring``)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .registry import did_you_mean
+from .types import Record, Request, Sample
+
+
+class TaskError(ValueError):
+    """Bad task input (arguments, data, files); the message names the culprit and the fix."""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """Static facts about a registered task, available without loading any data."""
+
+    name: str
+    description: str
+    size: Optional[int]  # samples in the full split, if known
+    metric: str
+    data_source: str
+    arguments: Mapping[str, str] = field(default_factory=dict)  # accepted --task-arg names and their help
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What the user passes to a task: a data location override and free-form task arguments."""
+
+    data: Optional[str] = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def check_known(self, info: TaskInfo) -> None:
+        for key in self.args:
+            if key not in info.arguments:
+                raise TaskError(
+                    f"task {info.name!r} has no argument {key!r}: {did_you_mean(key, list(info.arguments))}"
+                )
+
+
+class Task(ABC):
+    info: TaskInfo
+    # Group kinds used for aggregation, most specific first (e.g. subject, discipline).
+    group_kinds: tuple[str, ...] = ()
+    # The group kind whose accuracies go into the leaderboard row.
+    leaderboard_group: Optional[str] = None
+    has_gold: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """Everything that changes prompts or golds (split, prompt mode, answer-key version, …); recorded."""
+
+    @abstractmethod
+    def samples(self) -> list[Sample]:
+        """All samples in canonical order; the random parse fallback is consumed in this order."""
+
+    @abstractmethod
+    def build_request(self, sample: Sample) -> Request:
+        ...
+
+    @abstractmethod
+    def groups(self, sample: Sample) -> dict[str, str]:
+        ...
+
+    def write_outputs(self, records: Sequence[Record], run_dir: Path) -> list[Path]:
+        """Extra files for the run directory (e.g. a leaderboard submission); none by default."""
+        return []
+
+    def import_predictions(self, path: Path, answer_key: Optional[Path]) -> list[Record]:
+        """Read predictions in a format foreign to s3eval (for ``rescore``), in canonical order."""
+        raise TaskError(f"task {self.name!r} cannot import {path}: it reads only s3eval's own records")

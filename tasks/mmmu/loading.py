@@ -1,0 +1,100 @@
+"""Reading MMMU rows with the `datasets` library from
+(a) a local snapshot of the hub repo `MMMU/MMMU` (one folder per subject holding ``<split>-*.parquet``),
+(b) the hub id when online, or
+(c) the Hugging Face datasets cache when offline (``offline=true``: no network is tried).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from s3eval.task import TaskError
+
+DEFAULT_HUB_ID = "MMMU/MMMU"
+
+
+@contextlib.contextmanager
+def _hub_offline(enabled: bool) -> Iterator[None]:
+    """Switch datasets/huggingface_hub to offline mode for one call, and back (their flags are module state)."""
+    if not enabled:
+        yield
+        return
+    import datasets
+    import huggingface_hub
+
+    saved = datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE = saved
+
+
+def describe_source(data: Optional[str], offline: bool) -> str:
+    if data and Path(data).is_dir():
+        return f"local snapshot {data}"
+    return f"hub {data or DEFAULT_HUB_ID}" + (" (offline: datasets cache)" if offline else "")
+
+
+def _rows(dataset) -> list[dict[str, Any]]:
+    # Raw arrow rows keep images as {bytes, path} structs: nothing is decoded here.
+    return dataset.with_format("arrow")[:].to_pylist()
+
+
+def load_snapshot_subject(root: Path, subject: str, split: str, cache_dir: Optional[str]) -> list[dict[str, Any]]:
+    import datasets
+
+    folder = root / subject
+    files = sorted(folder.glob(f"{split}-*.parquet"))
+    if not files:
+        if not folder.is_dir():
+            raise TaskError(
+                f"{root} has no folder {subject!r}: --data must be a snapshot of MMMU/MMMU with one folder per "
+                f"subject (or select subjects with --task-arg subjects=…)"
+            )
+        raise TaskError(f"{folder} has no {split}-*.parquet file: this snapshot lacks the {split!r} split")
+    try:
+        dataset = datasets.load_dataset(
+            "parquet", data_files={split: [str(f) for f in files]}, split=split, cache_dir=cache_dir
+        )
+    except Exception as exc:  # datasets raises many types for unreadable files
+        raise TaskError(f"cannot read {folder}/{split}-*.parquet: {type(exc).__name__}: {exc}") from exc
+    return _rows(dataset)
+
+
+def load_hub_subject(
+    hub_id: str, subject: str, split: str, cache_dir: Optional[str], offline: bool
+) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        with _hub_offline(offline):
+            dataset = datasets.load_dataset(hub_id, subject, split=split, cache_dir=cache_dir)
+    except ConnectionError as exc:
+        raise TaskError(
+            f"cannot reach {hub_id!r} on the Hugging Face hub ({exc}). Offline, use --task-arg offline=true to "
+            f"read the datasets cache, or --data DIR for a local snapshot"
+        ) from exc
+    except Exception as exc:
+        hint = " (is it in the datasets cache? pass --task-arg cache_dir=… if it is elsewhere)" if offline else ""
+        raise TaskError(f"cannot load {hub_id} config {subject!r} split {split!r}{hint}: {type(exc).__name__}: {exc}") from exc
+    return _rows(dataset)
+
+
+def load_rows(
+    data: Optional[str], subjects: tuple[str, ...], split: str, cache_dir: Optional[str], offline: bool
+) -> list[dict[str, Any]]:
+    """Rows of the selected subjects, subjects in the given order and rows in file order."""
+    rows: list[dict[str, Any]] = []
+    if data and (Path(data).is_dir() or Path(data).exists() or data.startswith((".", "/", "~"))):
+        root = Path(data).expanduser()
+        if not root.is_dir():
+            raise TaskError(f"--data {data}: no such folder")
+        for subject in subjects:
+            rows.extend(load_snapshot_subject(root, subject, split, cache_dir))
+        return rows
+    for subject in subjects:
+        rows.extend(load_hub_subject(data or DEFAULT_HUB_ID, subject, split, cache_dir, offline))
+    return rows
