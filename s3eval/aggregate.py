@@ -6,7 +6,7 @@ over valid samples (load or model errors excluded)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from .types import Record
 
@@ -60,8 +60,11 @@ def _ratio(a: float, b: int) -> Optional[float]:
     return a / b if b else None
 
 
-def summarize(records: Iterable[Record], group_kinds: Sequence[str]) -> dict:
-    """``{"overall": {...}, "groups": {kind: {value: {...}}}}``; groups keep first-seen order."""
+def summarize(
+    records: Iterable[Record], group_kinds: Sequence[str], order: Mapping[str, Sequence[str]] = {}
+) -> dict:
+    """``{"overall": {...}, "groups": {kind: {value: {...}}}}``. Groups follow ``order[kind]`` where given
+    (unlisted values last), else first-seen order."""
     overall = Tally()
     groups: dict[str, dict[str, Tally]] = {kind: {} for kind in group_kinds}
     for record in records:
@@ -70,7 +73,11 @@ def summarize(records: Iterable[Record], group_kinds: Sequence[str]) -> dict:
             value = record.groups.get(kind)
             if value is not None:
                 groups[kind].setdefault(value, Tally()).add(record)
+    def ranked(kind: str) -> list[str]:
+        rank = {value: i for i, value in enumerate(order.get(kind, ()))}
+        return sorted(groups[kind], key=lambda value: rank.get(value, len(rank)))
+
     return {
         "overall": overall.summary(),
-        "groups": {kind: {v: t.summary() for v, t in by_value.items()} for kind, by_value in groups.items()},
+        "groups": {kind: {v: groups[kind][v].summary() for v in ranked(kind)} for kind in group_kinds},
     }

@@ -141,8 +141,7 @@ def _cmd_rescore(args) -> int:
         task = build_task(args.task, TaskOptions(data=args.data, args=parse_key_values(args.task_arg, "--task-arg")))
     results = rescore_path(args.path, task, args.answer_key, args.fallback_seed, args.drop_missing)
     for item in results:
-        kinds = list(item.summary["groups"])
-        print(format_summary(item.task, item.summary, kinds[-1] if kinds else None))
+        print(format_summary(item.task, item.summary, item.group_kind))
     if args.output:
         atomic_write_json(args.output, {r.task: r.summary for r in results})
     if args.records_out:

@@ -10,7 +10,9 @@ from typing import Optional, Sequence
 from .aggregate import summarize
 from .scoring import score_records
 from .storage import StorageError, read_jsonl
-from .task import Task
+from .registry import UnknownNameError
+from .task import Task, TaskError, TaskOptions
+from .task_registry import build_task
 from .types import Record
 
 
@@ -23,6 +25,7 @@ class Rescored:
     task: str
     records: list[Record]
     summary: dict
+    group_kind: Optional[str]  # the grouping to show
 
 
 def own_record_files(path: Path) -> list[Path]:
@@ -48,6 +51,13 @@ def load_own_records(files: Sequence[Path]) -> dict[str, list[Record]]:
     return by_task
 
 
+def _registered(task_name: str) -> Optional[Task]:
+    try:
+        return build_task(task_name, TaskOptions())  # constructing a task loads no data
+    except (UnknownNameError, TaskError):
+        return None
+
+
 def rescore_records(task: str, records: list[Record], seed: int, drop_missing: bool) -> Rescored:
     if drop_missing:  # the official eval-only script silently leaves unpredicted ids out of the denominator
         records = [r for r in records if r.error_kind != "missing"]
@@ -55,7 +65,10 @@ def rescore_records(task: str, records: list[Record], seed: int, drop_missing: b
     kinds: list[str] = []
     for record in records:
         kinds.extend(k for k in record.groups if k not in kinds)
-    return Rescored(task, records, summarize(records, kinds))
+    registered = _registered(task)
+    order = registered.group_order if registered else {}
+    shown = registered.leaderboard_group if registered else (kinds[-1] if kinds else None)
+    return Rescored(task, records, summarize(records, kinds, order), shown)
 
 
 def rescore_path(

@@ -174,7 +174,7 @@ def run(config: RunConfig, *, show_progress: bool = True) -> RunOutcome:
         score_records(records, seed=config.fallback_seed)
         records_path = run_dir / f"samples_{task.name}.jsonl"
         write_records(records_path, records)
-        summary = summarize(records, task.group_kinds)
+        summary = summarize(records, task.group_kinds, task.group_order)
         extra = task.write_outputs(records, run_dir)
         outcome = TaskOutcome(task.name, summary, task.settings(), records_path, extra)
         outcomes.append(outcome)

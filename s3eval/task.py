@@ -50,6 +50,8 @@ class Task(ABC):
     # The group kind whose accuracies go into the leaderboard row.
     leaderboard_group: Optional[str] = None
     has_gold: bool = True
+    # Display order of group values per kind (e.g. disciplines as the official table lists them).
+    group_order: Mapping[str, Sequence[str]] = {}
 
     @property
     def name(self) -> str:

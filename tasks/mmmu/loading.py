@@ -10,6 +10,8 @@ import contextlib
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from tqdm import tqdm
+
 from s3eval.task import TaskError
 
 DEFAULT_HUB_ID = "MMMU/MMMU"
@@ -33,7 +35,7 @@ def _hub_offline(enabled: bool) -> Iterator[None]:
 
 
 def describe_source(data: Optional[str], offline: bool) -> str:
-    if data and Path(data).is_dir():
+    if _is_local(data):
         return f"local snapshot {data}"
     return f"hub {data or DEFAULT_HUB_ID}" + (" (offline: datasets cache)" if offline else "")
 
@@ -83,18 +85,31 @@ def load_hub_subject(
     return _rows(dataset)
 
 
+def _is_local(data: Optional[str]) -> bool:
+    return bool(data) and (Path(data).exists() or data.startswith((".", "/", "~")))  # type: ignore[union-attr]
+
+
 def load_rows(
     data: Optional[str], subjects: tuple[str, ...], split: str, cache_dir: Optional[str], offline: bool
 ) -> list[dict[str, Any]]:
     """Rows of the selected subjects, subjects in the given order and rows in file order."""
+    import datasets
+
+    local = _is_local(data)
+    root = Path(data).expanduser() if local else None  # type: ignore[arg-type]
+    if root is not None and not root.is_dir():
+        raise TaskError(f"--data {data}: no such folder")
     rows: list[dict[str, Any]] = []
-    if data and (Path(data).is_dir() or Path(data).exists() or data.startswith((".", "/", "~"))):
-        root = Path(data).expanduser()
-        if not root.is_dir():
-            raise TaskError(f"--data {data}: no such folder")
-        for subject in subjects:
-            rows.extend(load_snapshot_subject(root, subject, split, cache_dir))
-        return rows
-    for subject in subjects:
-        rows.extend(load_hub_subject(data or DEFAULT_HUB_ID, subject, split, cache_dir, offline))
+    # One bar over subjects instead of datasets' bar per subject.
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        for subject in tqdm(subjects, desc=f"loading MMMU {split}", unit="subject", disable=None, leave=False):
+            if root is not None:
+                rows.extend(load_snapshot_subject(root, subject, split, cache_dir))
+            else:
+                rows.extend(load_hub_subject(data or DEFAULT_HUB_ID, subject, split, cache_dir, offline))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
     return rows

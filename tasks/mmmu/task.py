@@ -14,7 +14,7 @@ from . import answer_keys, official_formats
 from .loading import describe_source, load_rows
 from .prompts import IMAGE_MODES, image_order, mc_prompt, open_prompt
 from .rows import row_to_sample
-from .subjects import SUBJECTS, resolve_subjects
+from .subjects import DISCIPLINES, SUBJECTS, resolve_subjects
 
 SPLIT_SIZES = {"dev": 150, "validation": 900, "test": 10500}
 ARGUMENTS = {
@@ -41,6 +41,10 @@ def _flag(value: Any, name: str) -> bool:
 class MMMUTask(Task):
     group_kinds = ("subject", "discipline")
     leaderboard_group = "discipline"
+    group_order = {
+        "discipline": tuple(DISCIPLINES),
+        "subject": tuple(s for subjects in DISCIPLINES.values() for s in subjects),
+    }
 
     def __init__(self, info: TaskInfo, split: str, image_mode: str, options: TaskOptions) -> None:
         args = dict(options.args)
