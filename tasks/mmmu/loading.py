@@ -75,6 +75,11 @@ def load_hub_subject(
         with _hub_offline(offline):
             dataset = datasets.load_dataset(hub_id, subject, split=split, cache_dir=cache_dir)
     except ConnectionError as exc:
+        if offline:
+            raise TaskError(
+                f"cannot load {hub_id} config {subject!r} split {split!r} (is it in the datasets cache? pass "
+                f"--task-arg cache_dir=… if it is elsewhere): {exc}"
+            ) from exc
         raise TaskError(
             f"cannot reach {hub_id!r} on the Hugging Face hub ({exc}). Offline, use --task-arg offline=true to "
             f"read the datasets cache, or --data DIR for a local snapshot"
