@@ -16,7 +16,7 @@ def score_records(records: Sequence[Record], seed: int = ap.OFFICIAL_FALLBACK_SE
         record.parser, record.parser_version = ap.PARSER_NAME, ap.PARSER_VERSION
         record.parsed, record.parse_rule, record.fallback = None, None, False
         if record.error is not None or record.response is None:
-            record.correct = None if record.gold is None else False
+            record.correct = False  # a failed sample counts as wrong (a bad row may have lost its gold too)
             continue
         if record.answer_type == "choice":
             _score_choice(record, rng)
