@@ -138,13 +138,14 @@ def leaderboard_row(results: dict, outcome: TaskOutcome, run_dir: Path, group_ki
 
 def run(config: RunConfig, *, show_progress: bool = True) -> RunOutcome:
     config.validate()
-    # Everything cheap is checked before the model is built: task names, task arguments, data.
+    # Cheap checks first: task names and arguments, then model arguments (backends defer heavy loading),
+    # then the data.
     tasks = [build_task(spec.name, TaskOptions(data=config.data, args=spec.args)) for spec in config.tasks]
+    model = build_model(config.model, config.model_args)
     task_samples = []
     for task in tasks:
         samples = task.samples()
         task_samples.append(samples[: config.limit] if config.limit else samples)
-    model = build_model(config.model, config.model_args)
 
     now = datetime.now(timezone.utc)
     config_hash = canonical_hash(config.to_dict())

@@ -8,6 +8,7 @@ import pytest
 
 from s3eval import leaderboard
 from s3eval.config import RunConfig, TaskSpec
+from s3eval.models.scripted import ConstantModel
 from s3eval.rescore import rescore_path
 from s3eval.runner import run
 from s3eval.storage import read_jsonl
@@ -89,9 +90,22 @@ def test_bad_rows_are_recorded_not_fatal(tmp_path):
     assert (overall["n"], overall["n_error"], overall["accuracy"], overall["accuracy_valid"]) == (2, 1, 0.5, 1.0)
 
 
-def test_limit_and_max_new_tokens(tmp_path, mmmu_mini):
-    outcome = run(config(tmp_path, mmmu_mini, limit=5, max_new_tokens=7), show_progress=False)
+def test_limit_and_max_new_tokens_reach_the_model(tmp_path, mmmu_mini, monkeypatch):
+    seen = []
+
+    class Recording(ConstantModel):
+        def generate(self, requests):
+            seen.extend(requests)
+            return super().generate(requests)
+
+    monkeypatch.setattr("s3eval.runner.build_model", lambda name, args: Recording("A"))
+    outcome = run(config(tmp_path, mmmu_mini, limit=5, max_new_tokens=7, batch_size=2), show_progress=False)
     assert outcome.results["tasks"]["mmmu_val"]["summary"]["overall"]["n"] == 5
+    assert [r.sample_id for r in seen] == [
+        "validation_Accounting_3", "validation_Accounting_4", "validation_Accounting_7",
+        "validation_Agriculture_5", "validation_Agriculture_6",
+    ]  # fmt: skip
+    assert {r.max_new_tokens for r in seen} == {7}
 
 
 def test_test_split_writes_submission_not_scores(tmp_path):

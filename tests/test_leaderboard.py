@@ -1,0 +1,70 @@
+import multiprocessing
+
+import pytest
+
+from s3eval import leaderboard
+from s3eval.leaderboard import COLUMNS, LeaderboardError
+
+
+def make_row(i, writer="w"):
+    return {"task": "mmmu_val", "model": f"{writer}-{i}", "n": 900, "n_fallback": 2, "n_error": 0, "n_missing": 0,
+            "accuracy": 0.367, "strict_accuracy": 0.365, "expected_accuracy": 0.366, "accuracy_valid": 0.367,
+            "group_accuracy": '{"Art and Design": 0.525, "Business": 0.227}', "checkpoint": "dir, with \"quotes\""}  # fmt: skip
+
+
+def _append_many(args):
+    path, writer = args
+    for i in range(150):
+        leaderboard.append_rows(path, [make_row(i, writer)])
+
+
+def test_concurrent_appends_never_tear_rows(tmp_path):
+    path = tmp_path / "lb.csv"
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(_append_many, [(path, "a"), (path, "b")])
+    frame = leaderboard.read(path)
+    assert len(frame) == 300
+    assert sorted(frame["model"]) == sorted([f"a-{i}" for i in range(150)] + [f"b-{i}" for i in range(150)])
+    assert set(frame["checkpoint"]) == {'dir, with "quotes"'}
+    assert path.read_text().count("timestamp,run_id") == 1
+
+
+def test_torn_last_row_does_not_swallow_the_next(tmp_path):
+    path = tmp_path / "lb.csv"
+    leaderboard.append_rows(path, [make_row(0)])
+    with open(path, "a") as handle:
+        handle.write("2026-01-01,run,partial")  # a writer killed mid-row
+    leaderboard.append_rows(path, [make_row(1)])
+    with pytest.raises(LeaderboardError, match=r"lb.csv:3: expected 24 fields, found 3; fix or delete that line"):
+        leaderboard.read(path)
+    lines = path.read_text().splitlines()
+    assert lines[2] == "2026-01-01,run,partial" and ",w-1," in lines[3]
+
+
+def test_broken_rows_are_named(tmp_path):
+    path = tmp_path / "lb.csv"
+    leaderboard.append_rows(path, [make_row(0)])
+    text = path.read_text().replace("0.367", "abc", 1)
+    path.write_text(text)
+    with pytest.raises(LeaderboardError, match=r"lb.csv:2: column 'accuracy' is not a number: 'abc'"):
+        leaderboard.read(path)
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(LeaderboardError, match="line 1 is not the s3eval leaderboard header"):
+        leaderboard.read(path)
+    with pytest.raises(LeaderboardError, match="no leaderboard at"):
+        leaderboard.read(tmp_path / "none.csv")
+
+
+def test_format_table_sorts_best_first_and_filters(tmp_path):
+    path = tmp_path / "lb.csv"
+    leaderboard.append_rows(path, [{**make_row(0), "accuracy": 0.30}, {**make_row(1), "accuracy": 0.50}])
+    table = leaderboard.format_table(leaderboard.read(path))
+    assert table.index("w-1") < table.index("w-0") and "50.0" in table
+    assert leaderboard.format_table(leaderboard.read(path), model="w-0").count("w-") == 1
+    assert leaderboard.format_table(leaderboard.read(path), task="other") == "(no rows)"
+
+
+def test_unknown_column_is_rejected(tmp_path):
+    with pytest.raises(LeaderboardError, match="unknown leaderboard columns"):
+        leaderboard.append_rows(tmp_path / "lb.csv", [{"nope": 1}])
+    assert len(COLUMNS) == 24
