@@ -22,3 +22,12 @@ def mmmu_mini() -> Path:
 @pytest.fixture
 def official() -> Path:
     return need(OFFICIAL)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-snapshots", action="store_true", help="rewrite tests/snapshots/* from the code")
+
+
+@pytest.fixture
+def update_snapshots(request) -> bool:
+    return request.config.getoption("--update-snapshots")
