@@ -87,7 +87,7 @@ def _generate(model: Model, pending, batch_size: int, log_path: Path, label: str
                 raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
             share = (time.perf_counter() - t0) / len(batch)
             lines = []
-            for (record, request), response in zip(batch, responses):
+            for (record, _), response in zip(batch, responses):
                 record.response = response.text
                 record.seconds = response.seconds or share
                 if response.error is not None:

@@ -61,6 +61,15 @@ def append_lines(path: Path, lines: Iterable[str]) -> None:
         raise StorageError(f"cannot append to {path}: {exc.strerror or exc}") from exc
 
 
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StorageError(f"{path} is not valid JSON: {exc}") from exc
+
+
 def read_jsonl(path: Path) -> Iterator[dict]:
     """Yield the objects of a JSONL file. A torn last line (a crash mid-write) is skipped; a broken line
     elsewhere is an error naming the file and line."""

@@ -8,7 +8,7 @@ from s3eval.task import TaskError, TaskOptions
 from s3eval.task_registry import build_task
 from tasks.mmmu.answer_keys import load_official_key
 
-from mmmu_snapshot import png, row, write_hub_cache, write_snapshot
+from mmmu_snapshot import row, write_hub_cache, write_snapshot
 
 
 def mmmu(name="mmmu_val", data=None, **args):

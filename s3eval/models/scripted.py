@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..provenance import canonical_hash, path_content_hash
-from ..storage import StorageError, read_jsonl
+from ..storage import StorageError, read_json, read_jsonl
 from ..types import Request, Response
 from .base import Model, ModelError, ModelIdentity
 
@@ -75,9 +74,9 @@ def _load_responses(path: Path) -> Mapping[str, str]:
         except (KeyError, StorageError) as exc:
             raise ModelError(f"{path}: not an s3eval samples file ({exc})") from exc
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: cannot read responses JSON ({exc})") from exc
+        data = read_json(path)
+    except StorageError as exc:
+        raise ModelError(str(exc)) from exc
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ModelError(f"{path}: expected a JSON object mapping sample ids to response strings")
     return data

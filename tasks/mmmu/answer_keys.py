@@ -16,11 +16,11 @@ actually used, so a changed source is visible either way.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping
 
 from s3eval.provenance import canonical_hash
+from s3eval.storage import read_json
 from s3eval.task import TaskError
 from s3eval.types import Gold
 
@@ -49,12 +49,7 @@ def golds_hash(golds: Mapping[str, Gold]) -> str:
 def load_official_key(path: Path) -> dict[str, tuple[str, Gold]]:
     """Read an official ``answer_dict_val.json``: ``{id: {"question_type", "ground_truth"}}`` →
     ``{id: (answer_type, gold)}``."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TaskError(f"cannot read answer key {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise TaskError(f"answer key {path} is not valid JSON: {exc}") from exc
+    data = read_json(path)
     if not isinstance(data, dict):
         raise TaskError(f"answer key {path}: expected an object mapping ids to answers")
     key = {}

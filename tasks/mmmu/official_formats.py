@@ -13,10 +13,10 @@ official random fallback is drawn in. Ids of the answer key that have no predict
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from s3eval.storage import read_json
 from s3eval.task import Task, TaskError
 from s3eval.types import Gold, Record, letters_for
 
@@ -24,15 +24,6 @@ from .answer_keys import pinned_gold
 from .subjects import DISCIPLINE_OF, subject_of
 
 Key = Mapping[str, tuple[str, Gold]]
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TaskError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise TaskError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def needs_key(path: Path) -> bool:
@@ -82,7 +73,7 @@ def _unknown_ids(ids: Sequence[str], key: Key, path: Path) -> None:
 
 
 def import_eval_only(task: Task, path: Path, key: Key, subjects: Sequence[str]) -> list[Record]:
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise TaskError(f"{path}: eval-only predictions must be a JSON object {{id: prediction}}")
     _unknown_ids(list(data), key, path)
@@ -139,7 +130,7 @@ def import_raw_outputs(task: Task, folder: Path, key: Optional[Key], subjects: S
         path = folder / subject / "output.json"
         seen: set[str] = set()
         if path.is_file():
-            items = _read_json(path)
+            items = read_json(path)
             if not isinstance(items, list):
                 raise TaskError(f"{path}: expected a list of items")
             if key is not None:

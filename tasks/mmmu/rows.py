@@ -28,7 +28,7 @@ def parse_literal_list(text: Any, sample_id: str, field: str) -> list[str]:
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-            raise RowError(sample_id, field, f"not a Python list literal ({type(exc).__name__}): {text[:80]!r}")
+            raise RowError(sample_id, field, f"not a Python list literal ({type(exc).__name__}): {text[:80]!r}") from None
     else:
         raise RowError(sample_id, field, f"expected a string, got {type(text).__name__}")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -87,7 +87,7 @@ def _convert(row: Mapping[str, Any], sample_id: str, key_version: str) -> Sample
     try:
         _, subject, _ = split_id(sample_id)
     except ValueError as exc:
-        raise RowError(sample_id, "id", str(exc))
+        raise RowError(sample_id, "id", str(exc)) from None
     if subject not in DISCIPLINE_OF:
         raise RowError(sample_id, "id", f"unknown MMMU subject {subject!r}")
     question = row.get("question")
