@@ -11,6 +11,8 @@ from . import __version__
 
 EPILOG = """examples:
   s3eval tasks
+  s3eval run --model s3 --checkpoint builtin:tiny --tasks mmmu_val --data ../shared/mmmu_mini
+  s3eval run --model s3 --checkpoint S3_DIR --base MISTRAL_DIR --tasks mmmu_val_all_images
   s3eval run --model constant --model-arg answer=A --tasks mmmu_val --data ../shared/mmmu_mini
   s3eval run --config run.yaml --limit 20
   s3eval rescore results/runs/<run-id>
@@ -31,9 +33,13 @@ def _run_parser(sub) -> None:
         "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Science'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
     )
     p.add_argument("--config", type=Path, help="YAML run config")
-    p.add_argument("--model", help="model backend: constant, replay (default: constant)")
+    p.add_argument("--model", help="model backend: s3, constant, replay (default: constant)")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend argument, repeatable (constant: answer=A; replay: responses=FILE)")
+                   help="backend argument, repeatable (s3: see README; constant: answer=A; replay: responses=FILE)")
+    p.add_argument("--checkpoint", help="s3: the release folder, or builtin:tiny (same as --model-arg checkpoint=…)")
+    p.add_argument("--base", help="s3: the base Mistral-7B-v0.1 folder (same as --model-arg base=…)")
+    p.add_argument("--dtype", help="s3: float32, bfloat16 or float16 (default bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--device", help="s3: torch device, e.g. cuda:0 or cpu")
     p.add_argument("--tasks", help="comma-separated task names (see `s3eval tasks`)")
     p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="argument for every task named in --tasks, repeatable (e.g. subjects=Art,Science)")
@@ -105,7 +111,8 @@ def _cmd_run(args) -> int:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if args.model and args.model != config.model:
         values["model_args"] = {}  # another backend's arguments would not apply
-    values["model_args"] = {**values["model_args"], **parse_key_values(args.model_arg, "--model-arg")}
+    shortcuts = {k: getattr(args, k) for k in ("checkpoint", "base", "dtype", "device") if getattr(args, k)}
+    values["model_args"] = {**values["model_args"], **parse_key_values(args.model_arg, "--model-arg"), **shortcuts}
     if args.no_leaderboard:
         values["leaderboard"] = None
     task_args = parse_key_values(args.task_arg, "--task-arg")

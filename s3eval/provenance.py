@@ -39,15 +39,34 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def path_content_hash(path: Path) -> str:
-    """sha256 over a file, or over the sorted relative names and contents of every file in a directory."""
+_FINGERPRINT_FULL_BELOW = 64 << 20
+_FINGERPRINT_EDGE = 8 << 20
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 of a file's content; for files of 64 MiB and more, of its size plus its first and last 8 MiB
+    (multi-GB weights would otherwise take minutes to hash at every run)."""
     path = Path(path)
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        digest.update(str(file.relative_to(path) if file != path else file.name).encode("utf-8") + b"\0")
-        with open(file, "rb") as handle:
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode() + b"\0")
+    with open(path, "rb") as handle:
+        if size < _FINGERPRINT_FULL_BELOW:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-        digest.update(b"\0")
+        else:
+            digest.update(handle.read(_FINGERPRINT_EDGE))
+            handle.seek(size - _FINGERPRINT_EDGE)
+            digest.update(handle.read(_FINGERPRINT_EDGE))
+    return digest.hexdigest()
+
+
+def tree_fingerprint(paths: list[Path]) -> str:
+    """Fingerprint of files and folders (every file below a folder, by relative name)."""
+    digest = hashlib.sha256()
+    for root in paths:
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(f"{root.name}/{file.relative_to(root) if file != root else ''}".encode() + b"\0")
+            digest.update(file_fingerprint(file).encode())
     return digest.hexdigest()

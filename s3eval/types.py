@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Sequence, Union
@@ -79,6 +80,36 @@ class Response:
     text: Optional[str]
     error: Optional[str] = None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class LikelihoodRequest:
+    """Score ``continuation`` as the model's answer to ``request`` (its prompt and media)."""
+
+    request: Request
+    continuation: str
+
+
+@dataclass(frozen=True)
+class LikelihoodResult:
+    logprob: float  # natural-log probability of the continuation tokens, summed
+    n_tokens: int
+    error: Optional[str] = None
+
+    @property
+    def mean_nll(self) -> float:
+        return -self.logprob / self.n_tokens
+
+    @property
+    def perplexity(self) -> float:
+        """e^(mean NLL): perplexity as usually defined (and as the AI Journey contest's METRICS.md states)."""
+        return math.exp(self.mean_nll)
+
+    @property
+    def perplexity_exp2(self) -> float:
+        """2^(mean natural-log NLL): what the released S³ `get_ppl` returns. Monotonic in the perplexity, so
+        rankings agree; e^NLL = value^(1/ln 2)."""
+        return 2.0**self.mean_nll
 
 
 @dataclass

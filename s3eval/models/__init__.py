@@ -10,6 +10,7 @@ from .base import Model, ModelError, ModelIdentity
 MODELS: Registry[type[Model]] = Registry("model")
 MODELS.register("constant", "s3eval.models.scripted:ConstantModel")
 MODELS.register("replay", "s3eval.models.scripted:ReplayModel")
+MODELS.register("s3", "s3eval.models.s3.model:S3Model")
 
 
 def build_model(name: str, args: Mapping[str, Any]) -> Model:

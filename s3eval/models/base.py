@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence
 
 from ..registry import did_you_mean
-from ..types import Request, Response
+from ..types import LikelihoodRequest, LikelihoodResult, Request, Response
 
 
 class ModelError(ValueError):
@@ -46,3 +46,7 @@ class Model(ABC):
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         """One response per request, in the order given."""
+
+    def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[LikelihoodResult]:
+        """Log-probability of each continuation after its prompt; backends that cannot score raise."""
+        raise ModelError(f"model {self.identity.name!r} does not support likelihood scoring")

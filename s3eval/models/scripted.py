@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..provenance import canonical_hash, path_content_hash
+from ..provenance import canonical_hash, tree_fingerprint
 from ..storage import StorageError, read_json, read_jsonl
 from ..types import Request, Response
 from .base import Model, ModelError, ModelIdentity
@@ -42,7 +42,7 @@ class ReplayModel(Model):
         self.identity = ModelIdentity(
             name="replay",
             checkpoint=str(responses_path),
-            checkpoint_hash=path_content_hash(responses_path),
+            checkpoint_hash=tree_fingerprint([responses_path]),
         )
 
     @classmethod

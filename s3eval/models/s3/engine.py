@@ -1,0 +1,198 @@
+"""Batched S³ inference: prompts to ids, media to projected vectors spliced into the placeholder positions,
+left-padded batches formed by cost, greedy generation and continuation log-likelihoods.
+
+Batch-size invariance: every row is left-padded and masked, and rows never interact, so a request's output
+does not depend on which others share its batch (tested in fp32 at batch size 1 and N)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import torch
+
+from ...types import Media, Request
+from .encoders import MediaEncoder, MediaError
+from .feature_cache import FeatureCache
+from .projector import project
+from .prompt import N_MODALITY_EMBS, encode_pieces, prompt_pieces, query_items
+
+
+@dataclass
+class Prepared:
+    ids: list[int]
+    media: list[Media]
+    runs: list[int] = field(default_factory=list)  # start of each placeholder run, in media order
+    media_hashes: list[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+    @property
+    def cost(self) -> int:
+        """Text tokens + N_MODALITY_EMBS per media item: the placeholders are already in the ids."""
+        return len(self.ids)
+
+
+@dataclass
+class Components:
+    tokenizer: object
+    lm: torch.nn.Module
+    projector: torch.nn.Module
+    encoder: MediaEncoder
+    cache: FeatureCache
+    media_token_ids: dict[str, int]
+    eos_id: int
+    pad_id: int
+    lm_hidden: int
+    device: torch.device
+    dtype: torch.dtype
+    system_prompt: str
+
+
+def placeholder_runs(ids: Sequence[int], token_kind: dict[int, str]) -> list[tuple[int, int, str]]:
+    """Maximal runs of one placeholder id: (start, length, kind)."""
+    runs, i = [], 0
+    while i < len(ids):
+        kind = token_kind.get(ids[i])
+        if kind is None:
+            i += 1
+            continue
+        j = i
+        while j < len(ids) and ids[j] == ids[i]:
+            j += 1
+        runs.append((i, j - i, kind))
+        i = j
+    return runs
+
+
+def prepare(c: Components, request: Request) -> Prepared:
+    ids = encode_pieces(c.tokenizer, prompt_pieces(query_items(request), c.system_prompt))
+    prepared = Prepared(ids=ids, media=list(request.media))
+    token_kind = {token_id: kind for kind, token_id in c.media_token_ids.items()}
+    runs = placeholder_runs(ids, token_kind)
+    expected = [m.kind for m in request.media]
+    if [kind for _, _, kind in runs] != expected or any(length != N_MODALITY_EMBS for _, length, _ in runs):
+        # E.g. a literal "<img>" in the question text: splicing would misplace vectors, so refuse.
+        prepared.error = (
+            f"placeholder mismatch: the prompt has {len(runs)} media placeholder run(s) "
+            f"{[(kind, length) for _, length, kind in runs]} for {len(expected)} media item(s) {expected}"
+        )
+        return prepared
+    prepared.runs = [start for start, _, _ in runs]
+    try:
+        prepared.media_hashes = [m.content_hash() for m in request.media]
+    except (OSError, ValueError) as exc:
+        prepared.error = f"cannot read media: {exc}"
+    return prepared
+
+
+def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 32) -> dict[str, torch.Tensor]:
+    """Projected (N_MODALITY_EMBS, hidden) vectors per media hash; media that fail to decode mark their
+    requests with an error instead."""
+    kinds: dict[str, str] = {}
+    owners: dict[str, list[Prepared]] = {}
+    for prepared in batch:
+        for media, media_hash in zip(prepared.media, prepared.media_hashes):
+            kinds[media_hash] = media.kind
+            owners.setdefault(media_hash, []).append(prepared)
+    features: dict[str, torch.Tensor] = {}
+    todo: dict[str, list[tuple[str, torch.Tensor]]] = {"image": [], "audio": []}
+    first_media = {h: m for p in batch for m, h in zip(p.media, p.media_hashes)}
+    for media_hash, kind in kinds.items():
+        cached = c.cache.get(media_hash)
+        if cached is not None:
+            features[media_hash] = cached
+            continue
+        try:
+            todo[kind].append((media_hash, c.encoder.preprocess(first_media[media_hash])))
+        except MediaError as exc:
+            for prepared in owners[media_hash]:
+                prepared.error = prepared.error or str(exc)
+    for kind, items in todo.items():
+        for start in range(0, len(items), encode_batch):
+            chunk = items[start : start + encode_batch]
+            encoded = c.encoder.encode(kind, [tensor for _, tensor in chunk])
+            for (media_hash, _), vector in zip(chunk, encoded):
+                c.cache.put(media_hash, vector)
+                features[media_hash] = vector.cpu()
+    out = {}
+    with torch.inference_mode():
+        for kind in ("image", "audio"):
+            hashes = [h for h in features if kinds[h] == kind]
+            if hashes:
+                stacked = torch.stack([features[h] for h in hashes]).to(c.device, c.dtype)
+                for media_hash, vectors in zip(hashes, project(c.projector, kind, stacked, c.lm_hidden)):
+                    out[media_hash] = vectors
+    return out
+
+
+def embed_batch(
+    c: Components, rows: Sequence[Prepared], vectors: dict[str, torch.Tensor], extra: Sequence[Sequence[int]] = ()
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded (ids, inputs_embeds, attention_mask); ``extra[i]`` ids are appended to row i first."""
+    full = [p.ids + list(extra[i]) if extra else p.ids for i, p in enumerate(rows)]
+    length = max(len(ids) for ids in full)
+    ids = torch.full((len(rows), length), c.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(full):
+        ids[i, length - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, length - len(row) :] = 1
+    ids, mask = ids.to(c.device), mask.to(c.device)
+    with torch.inference_mode():
+        embeds = c.lm.get_input_embeddings()(ids)
+        for i, (prepared, row) in enumerate(zip(rows, full)):
+            offset = length - len(row)
+            for start, media_hash in zip(prepared.runs, prepared.media_hashes):
+                embeds[i, offset + start : offset + start + N_MODALITY_EMBS] = vectors[media_hash]
+    if not torch.isfinite(embeds).all():
+        raise RuntimeError("non-finite input embeddings after splicing")
+    return ids, embeds, mask
+
+
+def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar cost, most expensive first (memory errors surface early)."""
+    order = sorted(range(len(prepared)), key=lambda i: (-prepared[i].cost, i))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int) -> list[str]:
+    vectors = media_vectors(c, rows)
+    live = [i for i, p in enumerate(rows) if p.error is None]
+    texts = [""] * len(rows)
+    if not live:
+        return texts
+    _, embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
+    with torch.inference_mode():
+        out = c.lm.generate(
+            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            eos_token_id=c.eos_id, pad_token_id=c.pad_id, use_cache=True, temperature=None, top_p=None, top_k=None,
+        )  # fmt: skip
+    for i, tokens in zip(live, out.tolist()):
+        if c.eos_id in tokens:
+            tokens = tokens[: tokens.index(c.eos_id)]
+        texts[i] = c.tokenizer.decode(tokens, skip_special_tokens=True)
+    return texts
+
+
+def continuation_logprobs(
+    c: Components, rows: Sequence[Prepared], continuations: Sequence[Sequence[int]]
+) -> list[Optional[float]]:
+    """Σ log p(continuation token | prefix) per row (natural log); None for rows whose media failed."""
+    vectors = media_vectors(c, rows)
+    live = [i for i, p in enumerate(rows) if p.error is None]
+    results: list[Optional[float]] = [None] * len(rows)
+    if not live:
+        return results
+    rows = [rows[i] for i in live]
+    continuations = [continuations[i] for i in live]
+    _, embeds, mask = embed_batch(c, rows, vectors, extra=continuations)
+    keep = max(len(cont) for cont in continuations) + 1
+    with torch.inference_mode():
+        logits = c.lm(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=keep).logits.float()
+    logprobs = torch.log_softmax(logits, dim=-1)
+    for i, cont in enumerate(continuations):
+        n = len(cont)
+        # The logits at position p predict token p + 1; the continuation fills the last n positions.
+        row = logprobs[i, keep - n - 1 : keep - 1]
+        results[live[i]] = float(row.gather(1, torch.tensor(cont, device=row.device)[:, None]).sum())
+    return results
+

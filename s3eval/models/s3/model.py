@@ -1,0 +1,103 @@
+"""The S³ model backend behind ``--model s3``: validates the release at construction (cheap), loads weights
+on first use, and serves generation and likelihood requests in cost-sorted batches, results in input order."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from ...provenance import tree_fingerprint
+from ...types import LikelihoodRequest, LikelihoodResult, Request, Response
+from ..base import Model, ModelIdentity
+from . import engine
+from .prompt import EMPTY_ANSWER_FALLBACK
+from .spec import ARGUMENTS, S3Spec
+from .validate import validate_release
+
+
+class S3Model(Model):
+    arguments = {**ARGUMENTS, "batch_size": "requests per GPU batch inside one runner call (default: all of them)"}
+
+    def __init__(self, spec: S3Spec, batch_size: Optional[int] = None) -> None:
+        self.spec = spec
+        self.batch_size = batch_size
+        self.facts = validate_release(spec)
+        self._components: Optional[engine.Components] = None
+        release = [spec.tokenizer, spec.adapter, spec.projector, spec.imagebind, spec.base / "config.json"]
+        from .loading import resolve_device, resolve_dtype
+
+        device = resolve_device(spec)
+        self.identity = ModelIdentity(
+            name="s3",
+            checkpoint=str(spec.checkpoint),
+            checkpoint_hash=tree_fingerprint(release),
+            details={
+                "spec": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(spec).items()},
+                "device": str(device),
+                "dtype": resolve_dtype(spec, device),
+                "token_encodings": self.facts.token_encodings,
+                "eos_id": self.facts.eos_id,
+                "pad_id": self.facts.pad_id,
+            },
+        )
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> "S3Model":
+        cls.check_args("s3", args)
+        batch = args.pop("batch_size", None)
+        return cls(S3Spec.from_args(args), int(batch) if batch is not None else None)
+
+    @property
+    def components(self) -> engine.Components:
+        if self._components is None:
+            from .loading import load_components
+
+            self._components = load_components(self.spec, self.facts)
+        return self._components
+
+    def _batches(self, prepared: Sequence[engine.Prepared]) -> list[list[int]]:
+        return engine.by_cost(prepared, self.batch_size or max(1, len(prepared)))
+
+    def generate(self, requests: Sequence[Request]) -> list[Response]:
+        c = self.components
+        prepared = [engine.prepare(c, r) for r in requests]
+        texts: list[Optional[str]] = [None] * len(requests)
+        seconds = [0.0] * len(requests)
+        budgets = sorted({r.max_new_tokens or self.spec.max_new_tokens for r in requests})
+        for budget in budgets:  # requests with different budgets never share a batch
+            group = [i for i, r in enumerate(requests) if (r.max_new_tokens or self.spec.max_new_tokens) == budget]
+            usable = [i for i in group if prepared[i].error is None]
+            for batch in self._batches([prepared[i] for i in usable]):
+                indices = [usable[j] for j in batch]
+                t0 = time.perf_counter()
+                outputs = engine.generate(c, [prepared[i] for i in indices], budget)
+                share = (time.perf_counter() - t0) / len(indices)
+                for i, text in zip(indices, outputs):
+                    if prepared[i].error is None:
+                        texts[i] = text or (EMPTY_ANSWER_FALLBACK if self.spec.empty_fallback else text)
+                        seconds[i] = share
+        return [
+            Response(text=None, error=p.error) if p.error is not None else Response(text=t, seconds=s)
+            for p, t, s in zip(prepared, texts, seconds)
+        ]
+
+    def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[LikelihoodResult]:
+        c = self.components
+        prepared = [engine.prepare(c, r.request) for r in requests]
+        # As the released get_ppl: the answer and the end-of-replica marker, tokenised as one string.
+        continuations = [c.tokenizer(r.continuation + "</RS>", add_special_tokens=False).input_ids for r in requests]
+        logprobs: list[Optional[float]] = [None] * len(requests)
+        usable = [i for i, p in enumerate(prepared) if p.error is None]
+        for batch in self._batches([prepared[i] for i in usable]):
+            indices = [usable[j] for j in batch]
+            scores = engine.continuation_logprobs(c, [prepared[i] for i in indices], [continuations[i] for i in indices])
+            for i, score in zip(indices, scores):
+                logprobs[i] = score
+        return [
+            LikelihoodResult(logprob=lp, n_tokens=len(cont))
+            if lp is not None
+            else LikelihoodResult(logprob=float("nan"), n_tokens=len(cont), error=p.error or "media error")
+            for lp, cont, p in zip(logprobs, continuations, prepared)
+        ]
