@@ -33,7 +33,7 @@ def _run_parser(sub) -> None:
         "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Science'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
     )
     p.add_argument("--config", type=Path, help="YAML run config")
-    p.add_argument("--model", help="model backend: s3, constant, replay (default: constant)")
+    p.add_argument("--model", help="model backend: s3 (default; with no --checkpoint the built-in tiny release), constant, replay")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="backend argument, repeatable (s3: see README; constant: answer=A; replay: responses=FILE)")
     p.add_argument("--checkpoint", help="s3: the release folder, or builtin:tiny (same as --model-arg checkpoint=…)")

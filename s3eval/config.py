@@ -23,7 +23,7 @@ class TaskSpec:
 
 @dataclass
 class RunConfig:
-    model: str = "constant"
+    model: str = "s3"
     model_args: dict[str, Any] = field(default_factory=dict)
     tasks: list[TaskSpec] = field(default_factory=list)
     data: Optional[str] = None  # dataset location override passed to every task

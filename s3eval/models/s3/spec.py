@@ -25,7 +25,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 BUILTIN_DIR = PROJECT_ROOT / "results" / "builtin" / "tiny-s3-seed0"
 
 ARGUMENTS = {
-    "checkpoint": f"S³ release folder (released layout), or {BUILTIN_TINY} (a tiny release, built on first use)",
+    "checkpoint": f"S³ release folder (released layout), or {BUILTIN_TINY} (default: a tiny random-weight release, "
+    "built on first use)",
     "base": "base Mistral-7B-v0.1 folder in Hugging Face format (default for builtin:tiny: its own base)",
     "tokenizer": "tokenizer folder (default <checkpoint>/tokenizer)",
     "adapter": "LoRA adapter folder (default <checkpoint>/language_model)",
@@ -72,9 +73,7 @@ class S3Spec:
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> "S3Spec":
-        if "checkpoint" not in args:
-            raise ModelError(f"model 's3' needs --checkpoint DIR (an S³ release) or --checkpoint {BUILTIN_TINY}")
-        checkpoint_arg = str(args["checkpoint"])
+        checkpoint_arg = str(args.get("checkpoint") or BUILTIN_TINY)
         base_arg = args.get("base")
         if checkpoint_arg == BUILTIN_TINY:
             from .builder import ensure_builtin

@@ -1,0 +1,152 @@
+"""The S³ backend on a tiny release in fp32 on CPU: batching, splicing, errors, likelihood, feature cache."""
+
+import math
+
+import pytest
+import torch
+
+from s3eval.models.s3 import engine
+from s3eval.models.s3.model import S3Model
+from s3eval.models.s3.spec import S3Spec
+from s3eval.types import LikelihoodRequest, Media, Request
+
+from media_factory import audio, image
+
+
+def requests():
+    return [
+        Request("t", "1", "Describe this image.", (image(1),)),
+        Request("t", "2", "What is shown in both pictures, and which one is brighter overall?", (image(2), image(3, "image_2"))),
+        Request("t", "3", "Which sound is this?", (audio(440, 1.0),)),
+        Request("t", "4", "A question with no media at all, but with a rather long text to make it the costliest.", ()),
+        Request("t", "5", "Image and audio:", (image(4), audio(220, 3.0, rate=44100))),
+        Request("t", "6", "Same image again", (image(1),)),
+    ]  # fmt: skip
+
+
+def test_outputs_do_not_depend_on_batch_size(tiny_model):
+    one_by_one = []
+    tiny_model.batch_size = 1
+    for request in requests():
+        one_by_one.extend(tiny_model.generate([request]))
+    tiny_model.batch_size = None
+    together = tiny_model.generate(requests())
+    tiny_model.batch_size = 4
+    in_fours = tiny_model.generate(requests())
+    tiny_model.batch_size = None
+    assert [r.error for r in together] == [None] * 6
+    assert [r.text for r in one_by_one] == [r.text for r in together] == [r.text for r in in_fours]
+    assert len({r.text for r in together}) > 1
+
+
+def test_media_reach_the_language_model(tiny_model):
+    def score(media):
+        request = Request("t", "1", "Describe this image.", (media,))
+        return tiny_model.loglikelihood([LikelihoodRequest(request, "a cat")])[0].logprob
+
+    assert score(image(1)) == score(image(1))
+    assert abs(score(image(1)) - score(image(2))) > 1e-5
+    assert abs(score(image(1)) - score(audio(440, 1.0))) > 1e-5
+
+
+def test_placeholders_receive_the_projected_vectors(tiny_model):
+    c = tiny_model.components
+    prepared = [engine.prepare(c, r) for r in requests()[:2]]
+    vectors = engine.media_vectors(c, prepared)
+    _, embeds, mask = engine.embed_batch(c, prepared, vectors)
+    row = 1  # the longer row; row 0 is left-padded
+    offset = embeds.shape[1] - len(prepared[0].ids)
+    assert mask[0, :offset].sum() == 0 and mask[0, offset:].all()
+    for start, media_hash in zip(prepared[row].runs, prepared[row].media_hashes):
+        assert torch.equal(embeds[row, start : start + 4], vectors[media_hash])
+    start = prepared[0].runs[0]
+    assert torch.equal(embeds[0, offset + start : offset + start + 4], vectors[prepared[0].media_hashes[0]])
+
+
+def test_cost_sorted_batches_keep_input_order():
+    prepared = [engine.Prepared(ids=[0] * n, media=[]) for n in (3, 9, 5, 9, 1)]
+    assert engine.by_cost(prepared, 2) == [[1, 3], [2, 0], [4]]
+
+
+def test_placeholder_mismatch_is_an_error_not_nan(tiny_model):
+    bad = Request("t", "x", "Text with a literal <img> token", (image(1),))
+    (response,) = tiny_model.generate([bad])
+    assert response.text is None and response.error.startswith("placeholder mismatch: the prompt has 2 media")
+
+
+def test_corrupt_media_is_a_per_sample_error(tiny_model):
+    broken = Request("t", "bad", "Describe this image.", (Media("image", "image_1", data=b"\x89PNG truncated"),))
+    good = requests()[0]
+    responses = tiny_model.generate([broken, good])
+    assert responses[0].error.startswith("image_1: cannot decode image") and responses[0].text is None
+    assert responses[1].error is None and responses[1].text == tiny_model.generate([good])[0].text
+
+
+def test_empty_output_fallback_is_optional(tiny_release, monkeypatch):
+    checkpoint, base = tiny_release
+    monkeypatch.setattr(engine, "generate", lambda c, rows, budget: [""] * len(rows))
+    for flag, expected in (("false", ""), ("true", "I can't answer that question")):
+        spec = S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base), "empty_fallback": flag})
+        assert S3Model(spec).generate([requests()[0]])[0].text == expected
+
+
+def test_max_new_tokens(tiny_release):
+    checkpoint, base = tiny_release
+    model = S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base), "max_new_tokens": 1}))
+    tokenizer = model.facts.tokenizer
+    (response,) = model.generate([requests()[0]])
+    assert len(tokenizer(response.text, add_special_tokens=False).input_ids) <= 2
+    short = Request("t", "1", "Describe this image.", (image(1),), max_new_tokens=3)
+    assert len(model.generate([short])[0].text) >= len(response.text)
+
+
+def test_likelihood_batched_equals_single_and_perplexities(tiny_model):
+    reqs = [LikelihoodRequest(r, answer) for r in requests()[:4] for answer in ("a cat", "B")]
+    tiny_model.batch_size = None
+    together = tiny_model.loglikelihood(reqs)
+    singles = [tiny_model.loglikelihood([r])[0] for r in reqs]
+    for a, b in zip(together, singles):
+        assert a.error is None and a.n_tokens == b.n_tokens
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+    first = together[0]
+    assert first.n_tokens == len(tiny_model.facts.tokenizer("a cat</RS>", add_special_tokens=False).input_ids)
+    assert first.perplexity == pytest.approx(math.exp(-first.logprob / first.n_tokens))
+    assert first.perplexity_exp2 == pytest.approx(2 ** (-first.logprob / first.n_tokens))
+    assert first.perplexity == pytest.approx(first.perplexity_exp2 ** (1 / math.log(2)))
+    assert first.logprob < 0
+
+
+def test_likelihood_matches_a_manual_forward(tiny_model):
+    c = tiny_model.components
+    request = requests()[0]
+    (result,) = tiny_model.loglikelihood([LikelihoodRequest(request, "yes")])
+    prepared = engine.prepare(c, request)
+    cont = c.tokenizer("yes</RS>", add_special_tokens=False).input_ids
+    vectors = engine.media_vectors(c, [prepared])
+    _, embeds, mask = engine.embed_batch(c, [prepared], vectors, extra=[cont])
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(c.lm(inputs_embeds=embeds, attention_mask=mask).logits.float(), dim=-1)[0]
+    n = len(prepared.ids)
+    manual = sum(float(logprobs[n - 1 + k, token]) for k, token in enumerate(cont))
+    assert result.logprob == pytest.approx(manual, abs=1e-4)
+
+
+def test_feature_cache_on_disk_makes_a_rerun_encode_nothing(tiny_release, tmp_path):
+    checkpoint, base = tiny_release
+    args = {"checkpoint": str(checkpoint), "base": str(base), "feature_cache": str(tmp_path / "features")}
+    first = S3Model(S3Spec.from_args(args))
+    out1 = first.generate(requests())
+    assert first.components.encoder.calls == 6  # 7 media, one image repeated
+    second = S3Model(S3Spec.from_args(args))
+    out2 = second.generate(requests())
+    assert second.components.encoder.calls == 0 and second.components.cache.hits == 6
+    assert [r.text for r in out1] == [r.text for r in out2]
+
+
+def test_merged_lora_is_close(tiny_release):
+    checkpoint, base = tiny_release
+    plain = S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base)}))
+    merged = S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base), "merge_lora": "true"}))
+    reqs = [LikelihoodRequest(r, "an answer") for r in requests()[:3]]
+    for a, b in zip(plain.loglikelihood(reqs), merged.loglikelihood(reqs)):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-3)

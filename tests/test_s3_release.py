@@ -1,0 +1,54 @@
+"""The tiny-release builder and the end-to-end run through the CLI."""
+
+import hashlib
+import json
+import time
+
+from s3eval import leaderboard
+from s3eval.cli import main
+from s3eval.models.s3.builder import build_tiny_release, ensure_builtin
+
+
+def digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def test_builder_is_deterministic_and_in_the_released_layout(tiny_release, tmp_path):
+    checkpoint, base = tiny_release
+    again, _ = build_tiny_release(tmp_path / "again", seed=0)
+    assert digest(checkpoint.parent) == digest(tmp_path / "again")
+    assert set(digest(checkpoint)) == {
+        "tokenizer/tokenizer.model", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json",
+        "tokenizer/added_tokens.json", "language_model/adapter_config.json",
+        "language_model/adapter_model.safetensors", "projections/modality_adapters.pt",
+        "imagebind/imagebing_huge.pth", "imagebind/imagebind_config.json",
+    }  # fmt: skip
+    assert {"config.json", "model.safetensors"} <= set(digest(base))
+    other, _ = build_tiny_release(tmp_path / "other", seed=1)
+    assert digest(other)["projections/modality_adapters.pt"] != digest(checkpoint)["projections/modality_adapters.pt"]
+
+
+def test_ensure_builtin_builds_once(tmp_path):
+    checkpoint, base = ensure_builtin(tmp_path / "builtin")
+    stamp = (checkpoint / "projections" / "modality_adapters.pt").stat().st_mtime_ns
+    assert ensure_builtin(tmp_path / "builtin") == (checkpoint, base)
+    assert (checkpoint / "projections" / "modality_adapters.pt").stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == ["builtin"]  # no temporary folder left
+
+
+def test_end_to_end_on_mmmu_mini(tiny_release, mmmu_mini, tmp_path, capsys):
+    checkpoint, base = tiny_release
+    t0 = time.perf_counter()
+    code = main(["run", "--model", "s3", "--checkpoint", str(checkpoint), "--base", str(base), "--tasks", "mmmu_val",
+                 "--data", str(mmmu_mini), "--output-dir", str(tmp_path / "runs"), "--leaderboard",
+                 str(tmp_path / "lb.csv"), "--run-name", "tiny", "--batch-size", "16", "--quiet"])  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    assert code == 0 and elapsed < 60
+    results = json.loads((tmp_path / "runs" / "tiny" / "results.json").read_text())
+    assert results["model"]["name"] == "s3" and results["model"]["details"]["dtype"] == "float32"
+    overall = results["tasks"]["mmmu_val"]["summary"]["overall"]
+    assert overall["n"] == 90 and overall["n_error"] == 0
+    row = leaderboard.read(tmp_path / "lb.csv").iloc[0]
+    assert row["model"] == "s3" and row["checkpoint"] == str(checkpoint) and len(row["checkpoint_hash"]) == 64
+    assert "mmmu_val: accuracy" in capsys.readouterr().out
