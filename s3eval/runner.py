@@ -91,7 +91,7 @@ def _generate(model: Model, pending, batch_size: int, log_path: Path, label: str
                 record.response = response.text
                 record.seconds = response.seconds or share
                 if response.error is not None:
-                    record.error, record.error_kind = response.error, "model"
+                    record.error, record.error_kind = response.error, response.error_kind
                 lines.append(json.dumps({
                     "task": record.task, "sample_id": record.sample_id, "prompt_hash": record.prompt_hash,
                     "response": record.response, "error": response.error, "seconds": record.seconds,

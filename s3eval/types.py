@@ -80,6 +80,7 @@ class Response:
     text: Optional[str]
     error: Optional[str] = None
     seconds: float = 0.0
+    error_kind: str = "model"  # "media" when an image or audio could not be decoded
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ class Record:
     fallback: bool = False
     correct: Optional[bool] = None  # None where there is no gold
     error: Optional[str] = None
-    # "data" (bad row or media), "model" (generation failed) or "missing" (no prediction given to rescore)
+    # "data" (bad row), "media" (undecodable image/audio), "model" (generation failed), "missing" (rescore)
     error_kind: Optional[str] = None
     seconds: float = 0.0
 

@@ -52,3 +52,24 @@ def test_end_to_end_on_mmmu_mini(tiny_release, mmmu_mini, tmp_path, capsys):
     row = leaderboard.read(tmp_path / "lb.csv").iloc[0]
     assert row["model"] == "s3" and row["checkpoint"] == str(checkpoint) and len(row["checkpoint_hash"]) == 64
     assert "mmmu_val: accuracy" in capsys.readouterr().out
+
+
+def test_corrupt_image_in_a_run_is_a_recorded_error(tiny_release, tmp_path):
+    from s3eval.config import RunConfig, TaskSpec
+    from s3eval.runner import run
+    from s3eval.storage import read_jsonl
+
+    from mmmu_snapshot import png, row, write_snapshot
+
+    data = write_snapshot(tmp_path / "snap", [
+        row("validation_Art_1"), row("validation_Art_2", images={1: png()[:40]}), row("validation_Art_3"),
+    ])  # fmt: skip
+    checkpoint, base = tiny_release
+    config = RunConfig(model="s3", model_args={"checkpoint": str(checkpoint), "base": str(base)},
+                       tasks=[TaskSpec("mmmu_val", {"subjects": "Art"})], data=str(data),
+                       output_dir=str(tmp_path / "runs"), leaderboard=None)  # fmt: skip
+    outcome = run(config, show_progress=False)
+    records = list(read_jsonl(outcome.run_dir / "samples_mmmu_val.jsonl"))
+    assert [r["error_kind"] for r in records] == [None, "media", None]
+    assert records[1]["error"].startswith("image_1: cannot decode image") and records[1]["correct"] is False
+    assert outcome.results["tasks"]["mmmu_val"]["summary"]["overall"]["n_error"] == 1

@@ -25,6 +25,7 @@ class Prepared:
     runs: list[int] = field(default_factory=list)  # start of each placeholder run, in media order
     media_hashes: list[str] = field(default_factory=list)
     error: Optional[str] = None
+    error_kind: str = "model"
 
     @property
     def cost(self) -> int:
@@ -81,7 +82,7 @@ def prepare(c: Components, request: Request) -> Prepared:
     try:
         prepared.media_hashes = [m.content_hash() for m in request.media]
     except (OSError, ValueError) as exc:
-        prepared.error = f"cannot read media: {exc}"
+        prepared.error, prepared.error_kind = f"cannot read media: {exc}", "media"
     return prepared
 
 
@@ -106,7 +107,8 @@ def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 
             todo[kind].append((media_hash, c.encoder.preprocess(first_media[media_hash])))
         except MediaError as exc:
             for prepared in owners[media_hash]:
-                prepared.error = prepared.error or str(exc)
+                if prepared.error is None:
+                    prepared.error, prepared.error_kind = str(exc), "media"
     for kind, items in todo.items():
         for start in range(0, len(items), encode_batch):
             chunk = items[start : start + encode_batch]

@@ -79,7 +79,7 @@ class S3Model(Model):
                         texts[i] = text or (EMPTY_ANSWER_FALLBACK if self.spec.empty_fallback else text)
                         seconds[i] = share
         return [
-            Response(text=None, error=p.error) if p.error is not None else Response(text=t, seconds=s)
+            Response(text=None, error=p.error, error_kind=p.error_kind) if p.error is not None else Response(text=t, seconds=s)
             for p, t, s in zip(prepared, texts, seconds)
         ]
 
