@@ -27,7 +27,9 @@ def _run_parser(sub) -> None:
         help="evaluate a model on tasks",
         description="Evaluate a model on tasks. Values from --config (YAML, same keys as the long flags with "
         "underscores) are overridden by the flags given. Writes a run directory with per-sample JSONL and "
-        "results.json, and appends one leaderboard row per task.",
+        "results.json, and appends one leaderboard row per task. The run directory is named after the model and "
+        "the config hash: running the same command again resumes an interrupted run, reusing every response "
+        "already produced (--fresh starts over).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="config example:\n  model: replay\n  model_args: {responses: out.json}\n  tasks:\n    - mmmu_val\n"
         "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Science'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
@@ -53,6 +55,10 @@ def _run_parser(sub) -> None:
     p.add_argument("--no-leaderboard", action="store_true", help="do not append leaderboard rows")
     p.add_argument("--run-name", help="run directory name (default: timestamp-model-confighash)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore responses an earlier run of the same config left (default: resume from them)")
+    p.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first sample error instead of recording it and going on")
 
 
 def _rescore_parser(sub) -> None:
@@ -122,7 +128,7 @@ def _cmd_run(args) -> int:
         values["tasks"] = [TaskSpec(t["name"], {**t["args"], **task_args}) for t in values["tasks"]]
     config = config_from_mapping({k: v for k, v in values.items() if k != "tasks"}, where="flags")
     config.tasks = values["tasks"]
-    outcome = run(config, show_progress=not args.quiet)
+    outcome = run(config, show_progress=not args.quiet, fresh=args.fresh, fail_fast=args.fail_fast)
     for task in outcome.tasks:
         info = outcome.results["tasks"][task.task]
         if info["has_gold"]:
@@ -182,6 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .models.base import ModelError
     from .registry import UnknownNameError
     from .rescore import RescoreError
+    from .runner import RunError
     from .storage import StorageError
     from .task import TaskError
 
@@ -189,7 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     handler = {"run": _cmd_run, "rescore": _cmd_rescore, "leaderboard": _cmd_leaderboard, "tasks": _cmd_tasks}
     try:
         return handler[args.command](args)
-    except (ConfigError, TaskError, ModelError, UnknownNameError, RescoreError, StorageError, LeaderboardError) as exc:
+    except (ConfigError, TaskError, ModelError, UnknownNameError, RescoreError, StorageError, LeaderboardError,
+            RunError) as exc:  # fmt: skip
         print(f"s3eval: error: {exc}", file=sys.stderr)
         return 2
 

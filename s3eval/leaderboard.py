@@ -33,9 +33,9 @@ def _encode(row: Mapping[str, object]) -> str:
     return buffer.getvalue()
 
 
-def append_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
+def append_rows(path: Path, rows: Sequence[Mapping[str, object]], unique_on: Sequence[str] = ()) -> None:
+    """Append rows; with ``unique_on``, rows whose values in those columns are already present are skipped."""
     path = Path(path)
-    payload = "".join(_encode(row) for row in rows)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -44,6 +44,11 @@ def append_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
+        if unique_on and size:
+            rows = _not_present(fd, rows, unique_on)
+        payload = "".join(_encode(row) for row in rows)
+        if not payload:
+            return
         if size == 0:
             payload = ",".join(COLUMNS) + "\n" + payload
         else:
@@ -57,6 +62,17 @@ def append_rows(path: Path, rows: Sequence[Mapping[str, object]]) -> None:
         raise LeaderboardError(f"cannot append to leaderboard {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _not_present(fd: int, rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> list:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    present = set()
+    for line in csv.DictReader(io.StringIO(b"".join(chunks).decode("utf-8", errors="replace"))):
+        present.add(tuple(line.get(c) or "" for c in columns))
+    return [row for row in rows if tuple("" if row.get(c) is None else str(row.get(c)) for c in columns) not in present]
 
 
 def read(path: Path) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -19,10 +19,11 @@ from .config import RunConfig
 from .models import Model, build_model
 from .provenance import canonical_hash, git_commit, package_versions
 from .scoring import score_records
-from .storage import append_lines, atomic_write_json, atomic_write_text
+from .response_log import ResponseLog, response_key
+from .storage import StorageError, atomic_write_json, atomic_write_text, read_json
 from .task import Task, TaskError, TaskOptions
 from .task_registry import build_task
-from .types import Record, Request
+from .types import Record, Request, Response
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,27 +78,65 @@ def _prepare(task: Task, samples, max_new_tokens: Optional[int]) -> tuple[list[R
     return records, pending
 
 
-def _generate(model: Model, pending, batch_size: int, log_path: Path, label: str, show_progress: bool) -> None:
-    with tqdm(total=len(pending), desc=label, unit="item", disable=not show_progress) as bar:
-        for start in range(0, len(pending), batch_size):
-            batch = pending[start : start + batch_size]
-            t0 = time.perf_counter()
-            responses = model.generate([request for _, request in batch])
-            if len(responses) != len(batch):
-                raise RuntimeError(f"model returned {len(responses)} responses for {len(batch)} requests")
-            share = (time.perf_counter() - t0) / len(batch)
-            lines = []
-            for (record, _), response in zip(batch, responses):
-                record.response = response.text
-                record.seconds = response.seconds or share
-                if response.error is not None:
-                    record.error, record.error_kind = response.error, response.error_kind
-                lines.append(json.dumps({
-                    "task": record.task, "sample_id": record.sample_id, "prompt_hash": record.prompt_hash,
-                    "response": record.response, "error": response.error, "seconds": record.seconds,
-                }, ensure_ascii=False))  # fmt: skip
-            append_lines(log_path, lines)
+class RunError(RuntimeError):
+    """A run stopped on purpose (``--fail-fast``); the message names the sample and the problem."""
+
+
+def _generate_robust(model: Model, requests: list[Request], fail_fast: bool) -> list[Response]:
+    """Generate; if the backend raises, retry the two halves, down to single items, which then become error
+    records (with ``fail_fast`` the exception propagates instead)."""
+    t0 = time.perf_counter()
+    try:
+        responses = model.generate(requests)
+        if len(responses) != len(requests):
+            raise RuntimeError(f"model returned {len(responses)} responses for {len(requests)} requests")
+    except Exception as exc:  # any backend failure: isolate the culprit, keep the rest
+        if fail_fast:
+            raise
+        if len(requests) == 1:
+            return [Response(text=None, error=f"generation failed: {type(exc).__name__}: {exc}", error_kind="model")]
+        middle = len(requests) // 2
+        return _generate_robust(model, requests[:middle], fail_fast) + _generate_robust(model, requests[middle:], fail_fast)
+    share = (time.perf_counter() - t0) / len(requests)
+    return [r if r.seconds else replace(r, seconds=share) for r in responses]
+
+
+def _apply(record: Record, response: Response) -> None:
+    record.response, record.seconds = response.text, response.seconds
+    if response.error is not None:
+        record.error, record.error_kind = response.error, response.error_kind
+
+
+def _generate(model: Model, pending, config: RunConfig, log: ResponseLog, label: str, show_progress: bool,
+              fail_fast: bool) -> int:  # fmt: skip
+    """Fill the records' responses, from the log where possible; returns how many were generated."""
+    identity = asdict(model.identity)
+    todo = []
+    for record, request in pending:
+        key = response_key(request, record.media_hashes, identity)
+        cached = log.get(key)
+        if cached is not None:
+            _apply(record, cached)
+        else:
+            todo.append((record, request, key))
+    with tqdm(total=len(pending), initial=len(pending) - len(todo), desc=label, unit="item",
+              disable=not show_progress) as bar:  # fmt: skip
+        for start in range(0, len(todo), config.batch_size):
+            batch = todo[start : start + config.batch_size]
+            responses = _generate_robust(model, [request for _, request, _ in batch], fail_fast)
+            for (record, _, _), response in zip(batch, responses):
+                _apply(record, response)
+            log.append([(key, record.task, record.sample_id, r) for (record, _, key), r in zip(batch, responses)])
             bar.update(len(batch))
+    if fail_fast:
+        _raise_first_error([record for record, _ in pending])
+    return len(todo)
+
+
+def _raise_first_error(records: Sequence[Record]) -> None:
+    failed = next((r for r in records if r.error is not None), None)
+    if failed is not None:
+        raise RunError(f"--fail-fast: {failed.task} sample {failed.sample_id}: {failed.error}")
 
 
 def write_records(path: Path, records: Sequence[Record]) -> None:
@@ -136,7 +175,21 @@ def leaderboard_row(results: dict, outcome: TaskOutcome, run_dir: Path, group_ki
     }
 
 
-def run(config: RunConfig, *, show_progress: bool = True) -> RunOutcome:
+def _manifest(run_dir: Path, config_hash: str, fresh: bool) -> dict:
+    """The run's identity, kept across resumes so a resumed run reports exactly what an uninterrupted one would."""
+    path = run_dir / "run.json"
+    if path.exists() and not fresh:
+        manifest = read_json(path)
+        if manifest.get("config_hash") == config_hash:
+            return manifest
+    manifest = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "config_hash": config_hash}
+    atomic_write_json(path, manifest)
+    return manifest
+
+
+def run(config: RunConfig, *, show_progress: bool = True, fresh: bool = False, fail_fast: bool = False) -> RunOutcome:
+    """Run (or resume) the evaluation ``config`` describes. The run directory is named after the model and the
+    config hash, so the same command continues an interrupted run; ``fresh`` ignores earlier responses."""
     config.validate()
     # Cheap checks first: task names and arguments, then model arguments (backends defer heavy loading),
     # then the data.
@@ -147,31 +200,32 @@ def run(config: RunConfig, *, show_progress: bool = True) -> RunOutcome:
         samples = task.samples()
         task_samples.append(samples[: config.limit] if config.limit else samples)
 
-    now = datetime.now(timezone.utc)
     config_hash = canonical_hash(config.to_dict())
-    run_id = config.run_name or f"{now:%Y%m%dT%H%M%S}-{config.model}-{config_hash[:8]}"
+    run_id = config.run_name or f"{config.model}-{config_hash[:12]}"
     run_dir = Path(config.output_dir) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
+    manifest = _manifest(run_dir, config_hash, fresh)
+    log = ResponseLog(run_dir / "responses.jsonl", reuse=not fresh)
     results: dict[str, Any] = {
         "run_id": run_id,
-        "timestamp": now.isoformat(timespec="seconds"),
+        "timestamp": manifest["timestamp"],
         "config": config.to_dict(),
         "config_hash": config_hash,
         "git_commit": git_commit(PROJECT_ROOT),
         "packages": package_versions(),
-        "model": {
-            "name": model.identity.name,
-            "checkpoint": model.identity.checkpoint,
-            "checkpoint_hash": model.identity.checkpoint_hash,
-            "details": dict(model.identity.details),
-        },
+        "model": asdict(model.identity),
         "parser": {"name": ap.PARSER_NAME, "version": ap.PARSER_VERSION, "fallback_seed": config.fallback_seed},
         "tasks": {},
     }
     outcomes = []
     for task, samples in zip(tasks, task_samples):
         records, pending = _prepare(task, samples, config.max_new_tokens)
-        _generate(model, pending, config.batch_size, run_dir / "responses.jsonl", task.name, show_progress)
+        if fail_fast:
+            _raise_first_error(records)
+        _generate(model, pending, config, log, task.name, show_progress, fail_fast)
         score_records(records, seed=config.fallback_seed)
         records_path = run_dir / f"samples_{task.name}.jsonl"
         write_records(records_path, records)
@@ -195,5 +249,6 @@ def run(config: RunConfig, *, show_progress: bool = True) -> RunOutcome:
             if results["tasks"][o.task]["has_gold"]
         ]
         if rows:
-            leaderboard.append_rows(Path(config.leaderboard), rows)
+            # Idempotent per (run, start time, task): resuming after a crash that followed the append adds nothing.
+            leaderboard.append_rows(Path(config.leaderboard), rows, unique_on=("run_id", "timestamp", "task"))
     return RunOutcome(run_dir, results, outcomes)

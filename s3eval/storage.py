@@ -61,6 +61,19 @@ def append_lines(path: Path, lines: Iterable[str]) -> None:
         raise StorageError(f"cannot append to {path}: {exc.strerror or exc}") from exc
 
 
+def repair_jsonl_tail(path: Path) -> int:
+    """Truncate a torn last line (no trailing newline, left by a crash mid-append); returns bytes removed."""
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        if not data or data.endswith(b"\n"):
+            return 0
+        keep = data.rfind(b"\n") + 1
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return len(data) - keep
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -14,10 +15,13 @@ from .base import Model, ModelError, ModelIdentity
 class ConstantModel(Model):
     """Answers every request with the same text (e.g. ``A``)."""
 
-    arguments = {"answer": "the text returned for every request (default: A)"}
+    arguments = {
+        "answer": "the text returned for every request (default: A)",
+        "delay": "seconds to sleep per request, to imitate a slow model (fault-injection tests)",
+    }
 
-    def __init__(self, answer: str = "A") -> None:
-        self.answer = answer
+    def __init__(self, answer: str = "A", delay: float = 0.0) -> None:
+        self.answer, self.delay = answer, delay
         self.identity = ModelIdentity(
             name="constant", checkpoint_hash=canonical_hash({"answer": answer}), details={"answer": answer}
         )
@@ -25,9 +29,11 @@ class ConstantModel(Model):
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "ConstantModel":
         cls.check_args("constant", args)
-        return cls(str(args.get("answer", "A")))
+        return cls(str(args.get("answer", "A")), float(args.get("delay", 0.0)))
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
+        if self.delay:
+            time.sleep(self.delay * len(requests))
         return [Response(text=self.answer) for _ in requests]
 
 

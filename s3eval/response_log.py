@@ -1,0 +1,49 @@
+"""The run's response log: every model response appended durably (fsync per batch) under a content key, so a
+re-run of the same command after a crash reuses what was produced and generates only the rest.
+
+The key covers everything that determines a response — task, sample id, prompt hash, media content hashes,
+generation budget and the model identity (name, checkpoint fingerprint, settings) — so a changed prompt, image
+or checkpoint never reuses a stale answer. Failed generations are not reused: they are retried."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .provenance import canonical_hash
+from .storage import append_lines, read_jsonl, repair_jsonl_tail
+from .types import Request, Response
+
+
+def response_key(request: Request, media_hashes: Sequence[str], model_identity: Mapping[str, Any]) -> str:
+    return canonical_hash({
+        "task": request.task, "sample_id": request.sample_id, "prompt_hash": request.prompt_hash,
+        "media": list(media_hashes), "max_new_tokens": request.max_new_tokens, "model": model_identity,
+    })  # fmt: skip
+
+
+class ResponseLog:
+    def __init__(self, path: Path, reuse: bool) -> None:
+        self.path = Path(path)
+        self._cached: dict[str, dict] = {}
+        if self.path.exists():
+            repair_jsonl_tail(self.path)  # a crash mid-write leaves a torn last line: drop it
+            if reuse:
+                for entry in read_jsonl(self.path):
+                    if entry.get("error") is None and "key" in entry:
+                        self._cached[entry["key"]] = entry
+
+    def get(self, key: str) -> Optional[Response]:
+        entry = self._cached.get(key)
+        if entry is None:
+            return None
+        return Response(text=entry["response"], seconds=entry.get("seconds", 0.0))
+
+    def append(self, entries: Sequence[tuple[str, str, str, Response]]) -> None:
+        """(key, task, sample_id, response) per item, in one durable write."""
+        append_lines(self.path, [
+            json.dumps({"key": key, "task": task, "sample_id": sample_id, "response": r.text, "error": r.error,
+                        "error_kind": r.error_kind if r.error else None, "seconds": r.seconds}, ensure_ascii=False)
+            for key, task, sample_id, r in entries
+        ])  # fmt: skip
