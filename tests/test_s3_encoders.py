@@ -62,3 +62,15 @@ def test_undecodable_media_are_media_errors():
         audio_tensor(Media("audio", "a", data=b"RIFF....WAVEfmt garbage"))
     with pytest.raises(MediaError, match="cannot decode image"):
         image_tensor(Media("image", "image_1", data=b""))
+
+
+def test_zero_byte_huge_and_missing_media(tmp_path, monkeypatch):
+    from PIL import Image
+
+    with pytest.raises(MediaError, match="a: cannot decode audio"):
+        audio_tensor(Media("audio", "a", data=b""))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # anything above 2x this is a decompression bomb
+    with pytest.raises(MediaError, match="image_1: cannot decode image .*DecompressionBombError"):
+        image_tensor(Media("image", "image_1", data=noise_png(1, size=(40, 30))))
+    with pytest.raises(MediaError, match="image_1: cannot decode image .*No such file"):
+        image_tensor(Media("image", "image_1", path=str(tmp_path / "missing.png")))

@@ -151,3 +151,39 @@ def test_merged_lora_is_close(tiny_release):
     reqs = [LikelihoodRequest(r, "an answer") for r in requests()[:3]]
     for a, b in zip(plain.loglikelihood(reqs), merged.loglikelihood(reqs)):
         assert a.logprob == pytest.approx(b.logprob, abs=1e-3)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_model, monkeypatch):
+    tiny_model.batch_size = None
+    expected = [r.text for r in tiny_model.generate(requests())]
+    real = engine.generate
+    sizes = []
+
+    def small_gpu(c, rows, budget):
+        sizes.append(len(rows))
+        if len(rows) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(c, rows, budget)
+
+    monkeypatch.setattr(engine, "generate", small_gpu)
+    before = tiny_model.backoffs
+    assert [r.text for r in tiny_model.generate(requests())] == expected
+    assert sizes[0] == 6 and max(sizes[1:]) <= 3 and tiny_model.backoffs > before
+
+
+def test_non_finite_logits_are_flagged_per_sample(tiny_model):
+    c = tiny_model.components
+    head = c.lm.get_output_embeddings()
+
+    def poison_first_row(module, inputs, output):
+        output[0] = float("nan")
+        return output
+
+    handle = head.register_forward_hook(poison_first_row)
+    try:
+        responses = tiny_model.generate(requests()[:3])
+    finally:
+        handle.remove()
+    flagged = [r for r in responses if r.error]
+    assert len(flagged) == 1 and flagged[0].error == "non-finite logits (NaN or inf) during generation"
+    assert all(r.text is not None for r in responses if not r.error)

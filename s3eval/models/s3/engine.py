@@ -157,6 +157,7 @@ def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
 
 
 def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int) -> list[str]:
+    """Greedy answers; rows whose media fail, or whose logits turn non-finite, get ``error`` set instead."""
     vectors = media_vectors(c, rows)
     live = [i for i, p in enumerate(rows) if p.error is None]
     texts = [""] * len(rows)
@@ -167,8 +168,13 @@ def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int) -> li
         out = c.lm.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
             eos_token_id=c.eos_id, pad_token_id=c.pad_id, use_cache=True, temperature=None, top_p=None, top_k=None,
+            output_scores=True, return_dict_in_generate=True,
         )  # fmt: skip
-    for i, tokens in zip(live, out.tolist()):
+    finite = torch.stack([torch.isfinite(step).all(dim=-1) for step in out.scores]).all(dim=0).tolist()
+    for i, tokens, ok in zip(live, out.sequences.tolist(), finite):
+        if not ok:
+            rows[i].error, rows[i].error_kind = "non-finite logits (NaN or inf) during generation", "model"
+            continue
         if c.eos_id in tokens:
             tokens = tokens[: tokens.index(c.eos_id)]
         texts[i] = c.tokenizer.decode(tokens, skip_special_tokens=True)

@@ -25,6 +25,7 @@ class S3Model(Model):
         self.batch_size = batch_size
         self.facts = validate_release(spec)
         self._components: Optional[engine.Components] = None
+        self.backoffs = 0  # batch halvings after out-of-memory errors
         release = [spec.tokenizer, spec.adapter, spec.projector, spec.imagebind, spec.base / "config.json"]
         from .loading import resolve_device, resolve_dtype
 
@@ -60,6 +61,21 @@ class S3Model(Model):
     def _batches(self, prepared: Sequence[engine.Prepared]) -> list[list[int]]:
         return engine.by_cost(prepared, self.batch_size or max(1, len(prepared)))
 
+    def _with_backoff(self, indices: list[int], step) -> list:
+        """Run ``step`` on a batch; on CUDA out-of-memory free the cache and retry each half (never drops items)."""
+        import torch
+
+        try:
+            return step(indices)
+        except torch.OutOfMemoryError:
+            if len(indices) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            middle = len(indices) // 2
+            self.backoffs += 1
+            return self._with_backoff(indices[:middle], step) + self._with_backoff(indices[middle:], step)
+
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         c = self.components
         prepared = [engine.prepare(c, r) for r in requests]
@@ -72,7 +88,11 @@ class S3Model(Model):
             for batch in self._batches([prepared[i] for i in usable]):
                 indices = [usable[j] for j in batch]
                 t0 = time.perf_counter()
-                outputs = engine.generate(c, [prepared[i] for i in indices], budget)
+
+                def step(part: list[int], budget: int = budget) -> list[str]:
+                    return engine.generate(c, [prepared[i] for i in part], budget)
+
+                outputs = self._with_backoff(indices, step)
                 share = (time.perf_counter() - t0) / len(indices)
                 for i, text in zip(indices, outputs):
                     if prepared[i].error is None:
@@ -92,7 +112,11 @@ class S3Model(Model):
         usable = [i for i, p in enumerate(prepared) if p.error is None]
         for batch in self._batches([prepared[i] for i in usable]):
             indices = [usable[j] for j in batch]
-            scores = engine.continuation_logprobs(c, [prepared[i] for i in indices], [continuations[i] for i in indices])
+
+            def step(part: list[int]) -> list[Optional[float]]:
+                return engine.continuation_logprobs(c, [prepared[i] for i in part], [continuations[i] for i in part])
+
+            scores = self._with_backoff(indices, step)
             for i, score in zip(indices, scores):
                 logprobs[i] = score
         return [
