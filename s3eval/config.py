@@ -100,6 +100,18 @@ def load_config(path: Path) -> RunConfig:
     return config_from_mapping(data, where=str(path))
 
 
+def parse_flag(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:
+    """A boolean given as a bool or as text (true/false, yes/no, 1/0), as KEY=VALUE arguments arrive."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no", ""):
+        return False
+    raise error(f"{name} must be true or false, got {value!r}")
+
+
 def parse_key_values(items: list[str], flag: str) -> dict[str, str]:
     out = {}
     for item in items:

@@ -16,7 +16,6 @@ from s3eval.config import RunConfig, TaskSpec
 from s3eval.models.scripted import ConstantModel, ReplayModel
 from s3eval.runner import RunError, run
 from s3eval.storage import StorageError, read_jsonl
-from s3eval.types import Response
 
 from conftest import ROOT
 from mmmu_snapshot import row, write_snapshot

@@ -7,7 +7,7 @@ import torch
 from s3eval.models.s3.encoders import MediaError, audio_tensor, image_tensor, import_imagebind, read_waveform
 from s3eval.types import Media
 
-from media_factory import audio, noise_png, tone_wav
+from media_factory import noise_png, tone_wav
 
 data_module, _ = import_imagebind()
 

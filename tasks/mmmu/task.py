@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from s3eval.config import parse_flag
 from s3eval.storage import atomic_write_json
 from s3eval.task import Task, TaskError, TaskInfo, TaskOptions
 from s3eval.types import Record, Request, Sample
@@ -27,17 +28,6 @@ ARGUMENTS = {
 }
 
 
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no", ""):
-        return False
-    raise TaskError(f"task argument {name} must be true or false, got {value!r}")
-
-
 class MMMUTask(Task):
     group_kinds = ("subject", "discipline")
     leaderboard_group = "discipline"
@@ -56,7 +46,7 @@ class MMMUTask(Task):
             raise TaskError(f"image_mode must be one of {', '.join(IMAGE_MODES)}, got {self.image_mode!r}")
         self.subjects = resolve_subjects(args.pop("subjects", None))
         self.key_version = answer_keys.check_version(str(args.pop("answer_key", answer_keys.DEFAULT_KEY_VERSION)))
-        self.offline = _flag(args.pop("offline", False), "offline")
+        self.offline = parse_flag(args.pop("offline", False), "task argument offline", TaskError)
         self.cache_dir = args.pop("cache_dir", None)
         budget = args.pop("max_new_tokens", None)
         self.max_new_tokens = int(budget) if budget is not None else None

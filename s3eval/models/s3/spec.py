@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from ...config import parse_flag
 from ..base import ModelError
 from .prompt import NOTEBOOK_SYSTEM_PROMPT
 
@@ -41,17 +42,6 @@ ARGUMENTS = {
     "empty_fallback": "true: answer the contest's 'I can't answer that question' when the output is empty",
     "feature_cache": "folder to persist ImageBind features in (default: in memory only)",
 }
-
-
-def _flag(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no", ""):
-        return False
-    raise ModelError(f"model argument {name} must be true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -105,9 +95,9 @@ class S3Spec:
             dtype=args.get("dtype"),
             encoder_dtype=args.get("encoder_dtype") or "float32",
             device=args.get("device"),
-            merge_lora=_flag(args.get("merge_lora", False), "merge_lora"),
+            merge_lora=parse_flag(args.get("merge_lora", False), "model argument merge_lora", ModelError),
             system_prompt=str(args.get("system_prompt", NOTEBOOK_SYSTEM_PROMPT)),
             max_new_tokens=budget,
-            empty_fallback=_flag(args.get("empty_fallback", False), "empty_fallback"),
+            empty_fallback=parse_flag(args.get("empty_fallback", False), "model argument empty_fallback", ModelError),
             feature_cache=Path(args["feature_cache"]).expanduser() if args.get("feature_cache") else None,
         )
