@@ -57,6 +57,9 @@ def _run_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--fresh", action="store_true",
                    help="ignore responses an earlier run of the same config left (default: resume from them)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel under torchrun: each process takes a shard, rank 0 merges and scores "
+                   "(e.g. torchrun --nproc-per-node 8 run_eval.py run --distributed …)")
     p.add_argument("--fail-fast", action="store_true",
                    help="stop at the first sample error instead of recording it and going on")
 
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args) -> int:
     from .config import RunConfig, TaskSpec, config_from_mapping, load_config, parse_key_values
+    from .distributed import Shard, from_torchrun
     from .report import format_summary
     from .runner import run
 
@@ -128,7 +132,17 @@ def _cmd_run(args) -> int:
         values["tasks"] = [TaskSpec(t["name"], {**t["args"], **task_args}) for t in values["tasks"]]
     config = config_from_mapping({k: v for k, v in values.items() if k != "tasks"}, where="flags")
     config.tasks = values["tasks"]
-    outcome = run(config, show_progress=not args.quiet, fresh=args.fresh, fail_fast=args.fail_fast)
+    shard = Shard()
+    if args.distributed:
+        shard = from_torchrun()
+        if config.model == "s3" and "device" not in config.model_args:
+            import torch
+
+            if torch.cuda.is_available():
+                config.model_args["device"] = f"cuda:{shard.local_rank}"  # one GPU per process
+    outcome = run(config, show_progress=not args.quiet, fresh=args.fresh, fail_fast=args.fail_fast, shard=shard)
+    if outcome is None:  # a non-zero rank: rank 0 reports
+        return 0
     for task in outcome.tasks:
         info = outcome.results["tasks"][task.task]
         if info["has_gold"]:

@@ -38,6 +38,12 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def result_hash(self) -> str:
+        """Hash of what determines the results: everything but where they are written."""
+        from .provenance import canonical_hash
+
+        return canonical_hash({k: v for k, v in self.to_dict().items() if k not in _OUTPUT_FIELDS})
+
     def validate(self) -> None:
         if not self.tasks:
             raise ConfigError("no tasks: pass --tasks NAME[,NAME…] or list them under `tasks:` in the config")
@@ -50,6 +56,7 @@ class RunConfig:
 
 
 _FIELDS = {f.name for f in fields(RunConfig)}
+_OUTPUT_FIELDS = {"output_dir", "leaderboard", "run_name"}
 
 
 def _task_spec(item: Any, where: str) -> TaskSpec:

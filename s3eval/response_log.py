@@ -23,16 +23,35 @@ def response_key(request: Request, media_hashes: Sequence[str], model_identity: 
     })  # fmt: skip
 
 
+LOG_GLOB = "responses*.jsonl"
+
+
+def log_name(rank: int, world_size: int) -> str:
+    return "responses.jsonl" if world_size == 1 else f"responses.rank{rank}.jsonl"
+
+
+def supersede_logs(run_dir: Path, stamp: str) -> None:
+    """Move earlier response logs aside (for ``--fresh``): never deleted, never read again."""
+    old = sorted(Path(run_dir).glob(LOG_GLOB))
+    if old:
+        target = Path(run_dir) / f"superseded-{stamp.replace(':', '')}"
+        target.mkdir(exist_ok=True)
+        for path in old:
+            path.rename(target / path.name)
+
+
 class ResponseLog:
-    def __init__(self, path: Path, reuse: bool) -> None:
-        self.path = Path(path)
+    """Appends to ``run_dir/name``; reuses successful responses from every response log in ``run_dir`` (the
+    logs of all ranks of a distributed run, or of earlier runs with another process count)."""
+
+    def __init__(self, run_dir: Path, name: str = "responses.jsonl") -> None:
+        self.path = Path(run_dir) / name
         self._cached: dict[str, dict] = {}
-        if self.path.exists():
-            repair_jsonl_tail(self.path)  # a crash mid-write leaves a torn last line: drop it
-            if reuse:
-                for entry in read_jsonl(self.path):
-                    if entry.get("error") is None and "key" in entry:
-                        self._cached[entry["key"]] = entry
+        for path in sorted(Path(run_dir).glob(LOG_GLOB)):
+            repair_jsonl_tail(path)  # a crash mid-write leaves a torn last line: drop it
+            for entry in read_jsonl(path):
+                if entry.get("error") is None and "key" in entry:
+                    self._cached[entry["key"]] = entry
 
     def get(self, key: str) -> Optional[Response]:
         entry = self._cached.get(key)

@@ -17,9 +17,10 @@ from . import leaderboard
 from .aggregate import summarize
 from .config import RunConfig
 from .models import Model, build_model
-from .provenance import canonical_hash, git_commit, package_versions
+from .provenance import git_commit, package_versions
 from .scoring import score_records
-from .response_log import ResponseLog, response_key
+from .distributed import Shard
+from .response_log import ResponseLog, log_name, response_key, supersede_logs
 from .storage import StorageError, atomic_write_json, atomic_write_text, read_json
 from .task import Task, TaskError, TaskOptions
 from .task_registry import build_task
@@ -176,20 +177,28 @@ def leaderboard_row(results: dict, outcome: TaskOutcome, run_dir: Path, group_ki
 
 
 def _manifest(run_dir: Path, config_hash: str, fresh: bool) -> dict:
-    """The run's identity, kept across resumes so a resumed run reports exactly what an uninterrupted one would."""
+    """The run's identity, kept across resumes so a resumed run reports exactly what an uninterrupted one would.
+    ``fresh`` starts a new one and moves the earlier response logs aside."""
     path = run_dir / "run.json"
     if path.exists() and not fresh:
         manifest = read_json(path)
         if manifest.get("config_hash") == config_hash:
             return manifest
     manifest = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "config_hash": config_hash}
+    if fresh:
+        supersede_logs(run_dir, manifest["timestamp"])
     atomic_write_json(path, manifest)
     return manifest
 
 
-def run(config: RunConfig, *, show_progress: bool = True, fresh: bool = False, fail_fast: bool = False) -> RunOutcome:
+def run(
+    config: RunConfig, *, show_progress: bool = True, fresh: bool = False, fail_fast: bool = False,
+    shard: Shard = Shard(),
+) -> Optional[RunOutcome]:  # fmt: skip
     """Run (or resume) the evaluation ``config`` describes. The run directory is named after the model and the
-    config hash, so the same command continues an interrupted run; ``fresh`` ignores earlier responses."""
+    config hash, so the same command continues an interrupted run; ``fresh`` ignores earlier responses.
+    With a ``shard`` of a torchrun group every rank generates its share; rank 0 returns the outcome, the others
+    None."""
     config.validate()
     # Cheap checks first: task names and arguments, then model arguments (backends defer heavy loading),
     # then the data.
@@ -200,15 +209,33 @@ def run(config: RunConfig, *, show_progress: bool = True, fresh: bool = False, f
         samples = task.samples()
         task_samples.append(samples[: config.limit] if config.limit else samples)
 
-    config_hash = canonical_hash(config.to_dict())
+    config_hash = config.result_hash()
     run_id = config.run_name or f"{config.model}-{config_hash[:12]}"
     run_dir = Path(config.output_dir) / run_id
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
-    manifest = _manifest(run_dir, config_hash, fresh)
-    log = ResponseLog(run_dir / "responses.jsonl", reuse=not fresh)
+    if shard.is_main:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
+        manifest = _manifest(run_dir, config_hash, fresh)
+    shard.barrier()
+    if not shard.is_main:
+        manifest = _manifest(run_dir, config_hash, fresh=False)
+    prepared = [(task, *_prepare(task, samples, config.max_new_tokens)) for task, samples in zip(tasks, task_samples)]
+    if fail_fast:
+        for _, records, _ in prepared:
+            _raise_first_error(records)
+    log = ResponseLog(run_dir, log_name(shard.rank, shard.world_size))
+    for task, _, pending in prepared:
+        _generate(model, shard.take(pending), config, log, task.name, show_progress and shard.is_main, fail_fast)
+    if shard.world_size > 1:
+        shard.barrier()  # every rank's responses are on disk
+        if not shard.is_main:
+            return None
+        log = ResponseLog(run_dir, log_name(shard.rank, shard.world_size))  # now with all ranks' responses
+        for task, _, pending in prepared:
+            _generate(model, pending, config, log, task.name, False, fail_fast)
+
     results: dict[str, Any] = {
         "run_id": run_id,
         "timestamp": manifest["timestamp"],
@@ -221,11 +248,7 @@ def run(config: RunConfig, *, show_progress: bool = True, fresh: bool = False, f
         "tasks": {},
     }
     outcomes = []
-    for task, samples in zip(tasks, task_samples):
-        records, pending = _prepare(task, samples, config.max_new_tokens)
-        if fail_fast:
-            _raise_first_error(records)
-        _generate(model, pending, config, log, task.name, show_progress, fail_fast)
+    for task, records, _ in prepared:
         score_records(records, seed=config.fallback_seed)
         records_path = run_dir / f"samples_{task.name}.jsonl"
         write_records(records_path, records)
