@@ -6,6 +6,8 @@ does not depend on which others share its batch (tested in fp32 at batch size 1 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -86,6 +88,13 @@ def prepare(c: Components, request: Request) -> Prepared:
     return prepared
 
 
+def _preprocess(c: Components, media: Media):
+    try:
+        return c.encoder.preprocess(media)
+    except MediaError as exc:
+        return exc
+
+
 def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 32) -> dict[str, torch.Tensor]:
     """Projected (N_MODALITY_EMBS, hidden) vectors per media hash; media that fail to decode mark their
     requests with an error instead."""
@@ -98,17 +107,23 @@ def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 
     features: dict[str, torch.Tensor] = {}
     todo: dict[str, list[tuple[str, torch.Tensor]]] = {"image": [], "audio": []}
     first_media = {h: m for p in batch for m, h in zip(p.media, p.media_hashes)}
-    for media_hash, kind in kinds.items():
+    missing = []
+    for media_hash in kinds:
         cached = c.cache.get(media_hash)
         if cached is not None:
             features[media_hash] = cached
-            continue
-        try:
-            todo[kind].append((media_hash, c.encoder.preprocess(first_media[media_hash])))
-        except MediaError as exc:
+        else:
+            missing.append(media_hash)
+    # Decoding and resizing release the GIL: preprocess in threads while the GPU is busy elsewhere.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda h: _preprocess(c, first_media[h]), missing))
+    for media_hash, result in zip(missing, results):
+        if isinstance(result, MediaError):
             for prepared in owners[media_hash]:
                 if prepared.error is None:
-                    prepared.error, prepared.error_kind = str(exc), "media"
+                    prepared.error, prepared.error_kind = str(result), "media"
+        else:
+            todo[kinds[media_hash]].append((media_hash, result))
     for kind, items in todo.items():
         for start in range(0, len(items), encode_batch):
             chunk = items[start : start + encode_batch]
@@ -156,7 +171,7 @@ def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int) -> list[str]:
+def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int, min_new_tokens: int = 0) -> list[str]:
     """Greedy answers; rows whose media fail, or whose logits turn non-finite, get ``error`` set instead."""
     vectors = media_vectors(c, rows)
     live = [i for i, p in enumerate(rows) if p.error is None]
@@ -166,7 +181,8 @@ def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int) -> li
     _, embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
     with torch.inference_mode():
         out = c.lm.generate(
-            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+            do_sample=False, num_beams=1,
             eos_token_id=c.eos_id, pad_token_id=c.pad_id, use_cache=True, temperature=None, top_p=None, top_k=None,
             output_scores=True, return_dict_in_generate=True,
         )  # fmt: skip

@@ -26,6 +26,8 @@ class S3Model(Model):
         self.facts = validate_release(spec)
         self._components: Optional[engine.Components] = None
         self.backoffs = 0  # batch halvings after out-of-memory errors
+        # Largest batch not known to exhaust memory: found automatically, starting from batch_size (or everything).
+        self.memory_limit: Optional[int] = None
         release = [spec.tokenizer, spec.adapter, spec.projector, spec.imagebind, spec.base / "config.json"]
         from .loading import resolve_device, resolve_dtype
 
@@ -59,7 +61,8 @@ class S3Model(Model):
         return self._components
 
     def _batches(self, prepared: Sequence[engine.Prepared]) -> list[list[int]]:
-        return engine.by_cost(prepared, self.batch_size or max(1, len(prepared)))
+        size = self.batch_size or max(1, len(prepared))
+        return engine.by_cost(prepared, min(size, self.memory_limit or size))
 
     def _with_backoff(self, indices: list[int], step) -> list:
         """Run ``step`` on a batch; on CUDA out-of-memory free the cache and retry each half (never drops items)."""
@@ -74,6 +77,8 @@ class S3Model(Model):
                 torch.cuda.empty_cache()
             middle = len(indices) // 2
             self.backoffs += 1
+            # Later batches start at the size that can work, instead of failing again first.
+            self.memory_limit = min(self.memory_limit or len(indices), len(indices) - middle)
             return self._with_backoff(indices[:middle], step) + self._with_backoff(indices[middle:], step)
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
