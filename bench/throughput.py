@@ -117,7 +117,8 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run_pass(c: engine.Components, work: list[Request], batch_size: int, new_tokens: int, fresh_cache_per_item: bool):
+def run_pass(c: engine.Components, work: list[Request], batch_size: int, new_tokens: int, fresh_cache_per_item: bool,
+             sort_by_cost: bool = True):  # fmt: skip
     prepared = [engine.prepare(c, r) for r in work]
     spent = timed_encoder(c)
     if c.device.type == "cuda":
@@ -125,7 +126,9 @@ def run_pass(c: engine.Components, work: list[Request], batch_size: int, new_tok
     sync(c.device)
     t0 = time.perf_counter()
     outputs = [None] * len(work)
-    for batch in engine.by_cost(prepared, batch_size):
+    batches = (engine.by_cost(prepared, batch_size) if sort_by_cost
+               else [list(range(i, min(i + batch_size, len(work)))) for i in range(0, len(work), batch_size)])  # fmt: skip
+    for batch in batches:
         if fresh_cache_per_item:
             c.cache = FeatureCache("naive")  # the released code encodes every image every time
         texts = engine.generate(c, [prepared[i] for i in batch], new_tokens, min_new_tokens=new_tokens)
@@ -166,6 +169,9 @@ def main() -> None:
     parser.add_argument("--dtype", choices=list(DTYPES), help="engine dtype (default bfloat16 on GPU, float32 on CPU)")
     parser.add_argument("--naive-dtype", choices=list(DTYPES), default="float32")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also measure the engine with one change undone at a time (cost sort, LoRA merge, "
+                        "batching, bf16 on GPU), on the first --naive-items items")
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -203,6 +209,8 @@ def main() -> None:
                  "identical_outputs": f"{same}/{len(naive_out)}",
                  "hardware_limit": limit,
                  "fraction_of_limit": limit and round(limit["seconds"] / fast["seconds"], 3)}  # fmt: skip
+        if args.ablation:
+            entry["ablation"] = ablation(args, device, engine_dtype, tokenizer, naive_work, new_tokens, engine_c)
         report["runs"].append(entry)
         print(json.dumps(entry, indent=1))
         del engine_c
@@ -211,6 +219,23 @@ def main() -> None:
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / f"{name}.md").write_text(markdown(report))
     print(f"wrote {args.out / name}.json and .md")
+
+
+def ablation(args, device, engine_dtype, tokenizer, work, new_tokens, engine_c) -> dict:
+    """items/s of the full engine and of the engine with each change undone on its own (cold feature cache)."""
+    def measure(c, **kw):
+        c.cache = FeatureCache("ablation")
+        return run_pass(c, work, kw.pop("batch_size", args.batch_size), new_tokens, False, **kw)[0]["items_per_s"]
+
+    out = {"items": len(work), "engine": measure(engine_c), "without cost sort": measure(engine_c, sort_by_cost=False),
+           "without batching (batch 1)": measure(engine_c, batch_size=1)}  # fmt: skip
+    unmerged = build(args.shape, device, DTYPES[engine_dtype], merge=False, tokenizer=tokenizer)
+    out["without LoRA merge"] = measure(unmerged)
+    del unmerged
+    if engine_dtype != "float32":
+        fp32 = build(args.shape, device, torch.float32, merge=True, tokenizer=tokenizer)
+        out["without bf16 (fp32)"] = measure(fp32)
+    return out
 
 
 def markdown(report: dict) -> str:
@@ -227,6 +252,10 @@ def markdown(report: dict) -> str:
             f"{r['engine_warm_cache']['encoder_seconds']} | {r['engine']['peak_gpu_gib'] or '-'} | "
             f"{limit['seconds'] if limit else '-'} | {r['fraction_of_limit'] or '-'} | {r['identical_outputs']} |"
         )
+    for r in report["runs"]:
+        if "ablation" in r:
+            lines += ["", f"Ablation, {r['new_tokens']} new tokens, {r['ablation']['items']} items (items/s):", ""]
+            lines += [f"- {name}: {value}" for name, value in r["ablation"].items() if name != "items"]
     lines += ["", f"Re-run: `{report['command']}`", ""]
     return "\n".join(lines)
 
