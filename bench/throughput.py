@@ -45,7 +45,7 @@ from s3eval.models.s3.projector import MODALITIES, ModalityAdapter  # noqa: E402
 from s3eval.models.s3.prompt import NOTEBOOK_SYSTEM_PROMPT  # noqa: E402
 from s3eval.task import TaskOptions  # noqa: E402
 from s3eval.task_registry import build_task  # noqa: E402
-from s3eval.types import Media, Request  # noqa: E402
+from s3eval.types import Request  # noqa: E402
 
 MISTRAL_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                   num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=32768, sliding_window=4096,

@@ -16,10 +16,10 @@ from . import answer_parser as ap
 from . import leaderboard
 from .aggregate import summarize
 from .config import RunConfig
+from .distributed import Shard
 from .models import Model, build_model
 from .provenance import git_commit, package_versions
 from .scoring import score_records
-from .distributed import Shard
 from .response_log import ResponseLog, log_name, response_key, supersede_logs
 from .storage import StorageError, atomic_write_json, atomic_write_text, read_json
 from .task import Task, TaskError, TaskOptions
@@ -27,6 +27,7 @@ from .task_registry import build_task
 from .types import Record, Request, Response
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SINGLE_PROCESS = Shard()
 
 
 @dataclass
@@ -193,7 +194,7 @@ def _manifest(run_dir: Path, config_hash: str, fresh: bool) -> dict:
 
 def run(
     config: RunConfig, *, show_progress: bool = True, fresh: bool = False, fail_fast: bool = False,
-    shard: Shard = Shard(),
+    shard: Shard = SINGLE_PROCESS,
 ) -> Optional[RunOutcome]:  # fmt: skip
     """Run (or resume) the evaluation ``config`` describes. The run directory is named after the model and the
     config hash, so the same command continues an interrupted run; ``fresh`` ignores earlier responses.

@@ -26,11 +26,6 @@ from .subjects import DISCIPLINE_OF, subject_of
 Key = Mapping[str, tuple[str, Gold]]
 
 
-def needs_key(path: Path) -> bool:
-    """Eval-only predictions carry no golds; raw outputs do."""
-    return Path(path).is_file()
-
-
 def _record(task: Task, sample_id: str, answer_type: str, gold: Gold, choices: Sequence[str] = ()) -> Record:
     subject = subject_of(sample_id)
     return Record(

@@ -17,6 +17,7 @@ from .prompts import IMAGE_MODES, image_order, mc_prompt, open_prompt
 from .rows import row_to_sample
 from .subjects import DISCIPLINES, SUBJECTS, resolve_subjects
 
+PROMPT_MODES = {"first": "official-first-image", "referenced": "official-referenced-images"}
 SPLIT_SIZES = {"dev": 150, "validation": 900, "test": 10500}
 ARGUMENTS = {
     "subjects": "comma-separated subjects and/or disciplines, e.g. 'Art,Science' (default: all 30 subjects)",
@@ -57,7 +58,7 @@ class MMMUTask(Task):
         golds = {s.id: s.gold for s in self._samples or []}
         return {
             "split": self.split,
-            "prompt_mode": f"official-{self.image_mode}-image" if self.image_mode == "first" else "official-referenced-images",
+            "prompt_mode": PROMPT_MODES[self.image_mode],
             "image_mode": self.image_mode,
             "answer_key": self.key_version if self.has_gold else None,
             "answer_key_hash": answer_keys.golds_hash(golds) if self.has_gold and golds else None,
@@ -96,7 +97,7 @@ class MMMUTask(Task):
 
     def import_predictions(self, path: Path, answer_key: Optional[Path]) -> list[Record]:
         key = answer_keys.load_official_key(answer_key) if answer_key else None
-        if key is None and official_formats.needs_key(path):
+        if key is None and Path(path).is_file():  # eval-only predictions carry no golds; raw outputs do
             key = {s.id: (s.answer_type, s.gold) for s in self.samples() if s.error is None}
         return official_formats.import_predictions(self, path, key, self.subjects)
 
