@@ -96,10 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _rescore_parser(sub)
-    lb = sub.add_parser("leaderboard", help="show the leaderboard CSV", description="Show the leaderboard CSV, best first per task.")
+    lb = sub.add_parser("leaderboard", help="show the leaderboard CSV", description="Show the leaderboard CSV: per task, best first, with 95 % Wilson intervals.")
     lb.add_argument("--path", type=Path, default=Path("results/leaderboard.csv"))
     lb.add_argument("--task", help="only this task")
     lb.add_argument("--model", help="only this model")
+    lb.add_argument("--markdown", action="store_true", help="print a markdown table")
+    cmp = sub.add_parser(
+        "compare", help="item-paired comparison of runs",
+        description="Compare runs item by item on the samples they share: accuracies, delta vs the first run, "
+        "paired bootstrap 95 % CI, exact McNemar p-value, flipped items. Writes compare.csv, flipped.csv, "
+        "compare.png and a self-contained compare.html to --out.",
+    )  # fmt: skip
+    cmp.add_argument("runs", nargs="+", type=Path, help="run directories; the first is the reference")
+    cmp.add_argument("--out", type=Path, default=Path("results/compare"), help="output folder (results/compare)")
+    cmp.add_argument("--group", default="discipline", help="group kind to chart and list (default discipline)")
+    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    cmp.add_argument("--allow-mismatch", action="store_true",
+                     help="compare even if prompts, parser or answer-key versions differ")
+    gate = sub.add_parser(
+        "gate", help="fail when accuracy dropped below a baseline",
+        description="Exit 1 when a run's accuracy dropped below the baseline beyond sampling noise (one-sided exact "
+        "binomial test at --alpha) or beyond --tolerance (absolute), printing why; exit 0 otherwise.",
+    )  # fmt: skip
+    gate.add_argument("run", type=Path, help="run directory")
+    gate.add_argument("--baseline", type=Path, default=Path("results/baseline.csv"), help="leaderboard-format CSV")
+    gate.add_argument("--mode", choices=["test", "tolerance"], default="test")
+    gate.add_argument("--alpha", type=float, default=0.05)
+    gate.add_argument("--tolerance", type=float, default=0.02)
+    gate.add_argument("--task", help="gate only this task")
     tasks = sub.add_parser("tasks", help="list registered tasks", description="List registered tasks with sizes, metrics and data sources.")
     tasks.add_argument("--verbose", "-v", action="store_true", help="also list each task's --task-arg arguments")
     return parser
@@ -178,8 +202,29 @@ def _cmd_rescore(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from . import leaderboard
 
-    print(leaderboard.format_table(leaderboard.read(args.path), task=args.task, model=args.model))
+    print(leaderboard.format_table(leaderboard.read(args.path), args.task, args.model, markdown=args.markdown))
     return 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare_runs, format_rows, load_run
+    from .compare_report import write_report
+
+    rows, flips = compare_runs([load_run(p) for p in args.runs], args.allow_mismatch, args.alpha)
+    print(format_rows(rows, args.group))
+    print(f"{len(flips)} flipped item(s)")
+    for path in write_report(rows, flips, args.out, args.group):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_gate(args) -> int:
+    from .gate import check
+
+    results = check(args.run, args.baseline, args.mode, args.alpha, args.tolerance, args.task)
+    for result in results:
+        print(f"{'PASS' if result.passed else 'FAIL'} {result.task}: {result.reason}")
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _cmd_tasks(args) -> int:
@@ -197,6 +242,7 @@ def _cmd_tasks(args) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .compare import CompareError
     from .config import ConfigError
     from .leaderboard import LeaderboardError
     from .models.base import ModelError
@@ -207,11 +253,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .task import TaskError
 
     args = build_parser().parse_args(argv)
-    handler = {"run": _cmd_run, "rescore": _cmd_rescore, "leaderboard": _cmd_leaderboard, "tasks": _cmd_tasks}
+    handler = {"run": _cmd_run, "rescore": _cmd_rescore, "leaderboard": _cmd_leaderboard, "tasks": _cmd_tasks,
+               "compare": _cmd_compare, "gate": _cmd_gate}  # fmt: skip
     try:
         return handler[args.command](args)
     except (ConfigError, TaskError, ModelError, UnknownNameError, RescoreError, StorageError, LeaderboardError,
-            RunError) as exc:  # fmt: skip
+            RunError, CompareError) as exc:  # fmt: skip
         print(f"s3eval: error: {exc}", file=sys.stderr)
         return 2
 

@@ -110,16 +110,33 @@ def _numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return values
 
 
-def format_table(frame: pd.DataFrame, task: Optional[str] = None, model: Optional[str] = None) -> str:
+def format_table(frame: pd.DataFrame, task: Optional[str] = None, model: Optional[str] = None,
+                 markdown: bool = False) -> str:  # fmt: skip
+    """Rows per task, best accuracy first, with a 95 % Wilson interval; as text or as a markdown table."""
+    from .stats import wilson_interval
+
     if task:
         frame = frame[frame["task"] == task]
     if model:
         frame = frame[frame["model"] == model]
     if frame.empty:
         return "(no rows)"
-    shown = frame[["task", "model", "checkpoint", "answer_key", "prompt_mode", "n", "n_fallback", "n_error",
-                   "accuracy", "strict_accuracy", "timestamp"]].copy()  # fmt: skip
-    shown = shown.sort_values(["task", "accuracy"], ascending=[True, False], kind="stable")
+    shown = frame.sort_values(["task", "accuracy"], ascending=[True, False], kind="stable").copy()
+
+    def interval(row) -> str:
+        if pd.isna(row["accuracy"]) or pd.isna(row["n"]) or not row["n"]:
+            return ""
+        low, high = wilson_interval(round(row["accuracy"] * row["n"]), int(row["n"]))
+        return f"{100 * low:.1f}–{100 * high:.1f}"
+
+    shown["ci95"] = shown.apply(interval, axis=1)
     for column in ("accuracy", "strict_accuracy"):
         shown[column] = (shown[column] * 100).map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    columns = ["task", "model", "checkpoint", "answer_key", "prompt_mode", "n", "n_fallback", "n_error", "accuracy",
+               "ci95", "strict_accuracy", "timestamp"]  # fmt: skip
+    shown = shown[columns]
+    if markdown:
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+        return "\n".join(lines)
     return shown.to_string(index=False)

@@ -62,6 +62,11 @@ def test_format_table_sorts_best_first_and_filters(tmp_path):
     assert table.index("w-1") < table.index("w-0") and "50.0" in table
     assert leaderboard.format_table(leaderboard.read(path), model="w-0").count("w-") == 1
     assert leaderboard.format_table(leaderboard.read(path), task="other") == "(no rows)"
+    # Wilson 95 % interval of 450/900 is 46.7–53.3.
+    assert "46.7–53.3" in table
+    markdown = leaderboard.format_table(leaderboard.read(path), markdown=True).splitlines()
+    assert markdown[0].startswith("| task | model |") and markdown[1].startswith("|---|")
+    assert markdown[2].split(" | ")[1] == "w-1" and len(markdown) == 4
 
 
 def test_unknown_column_is_rejected(tmp_path):

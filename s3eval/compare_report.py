@@ -1,0 +1,99 @@
+"""Files of a comparison: CSV tables, a PNG chart of per-group accuracy with 95 % Wilson intervals, and a
+self-contained HTML report embedding the chart."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .stats import wilson_interval
+from .storage import atomic_write_text
+
+
+def chart_png(rows: Sequence[dict], kind: str) -> bytes:
+    """Grouped bars: accuracy of each run per group of ``kind`` (first task), with Wilson 95 % intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = [r for r in rows if r["group_kind"] == kind]
+    task = chosen[0]["task"] if chosen else ""
+    chosen = [r for r in chosen if r["task"] == task]
+    groups = list(dict.fromkeys(r["group"] for r in chosen))
+    runs = [chosen[0]["run_a"]] + list(dict.fromkeys(r["run_b"] for r in chosen)) if chosen else []
+    width = 0.8 / max(1, len(runs))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) + 2), 4.5), dpi=110)
+    for i, run in enumerate(runs):
+        heights, errors = [], [[], []]
+        for group in groups:
+            row = next(r for r in chosen if r["group"] == group and (i == 0 or r["run_b"] == run))
+            acc = row["accuracy_a"] if i == 0 else row["accuracy_b"]
+            low, high = wilson_interval(round(acc * row["n"]), row["n"])
+            heights.append(acc)
+            errors[0].append(max(0.0, acc - low))  # rounding can put a bound a hair past the estimate
+            errors[1].append(max(0.0, high - acc))
+        ax.bar([g + (i - (len(runs) - 1) / 2) * width for g in range(len(groups))], heights, width, yerr=errors,
+               capsize=3, label=run)  # fmt: skip
+    ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{task}: accuracy per {kind} (95 % Wilson intervals)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(rows: Sequence[dict], flips: Sequence[dict], out: Path, kind: str) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table, flipped = pd.DataFrame(rows), pd.DataFrame(flips)
+    atomic_write_text(out / "compare.csv", table.to_csv(index=False))
+    atomic_write_text(out / "flipped.csv", flipped.to_csv(index=False))
+    png = chart_png(rows, kind)
+    (out / "compare.png").write_bytes(png)
+    shown = table[table["group_kind"].isin(["overall", kind])] if not table.empty else table
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s3eval comparison</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:3px 8px;text-align:right}}.sig{{background:#fde2e2}}</style></head><body>
+<h1>s3eval comparison</h1>
+<p>Runs compared item by item on shared samples; delta = run B − run A; CI = paired bootstrap 95 %;
+p = exact McNemar. Highlighted rows: p &lt; the chosen alpha.</p>
+<img alt="accuracy per {html.escape(kind)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+{_html_table(shown)}
+<h2>Flipped items ({len(flipped)})</h2>
+{flipped.to_html(index=False, escape=True) if not flipped.empty else "<p>none</p>"}
+</body></html>
+"""
+    atomic_write_text(out / "compare.html", page)
+    return [out / "compare.csv", out / "flipped.csv", out / "compare.png", out / "compare.html"]
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "<p>nothing shared</p>"
+    columns = ["task", "group", "run_a", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
+               "mcnemar_p"]  # fmt: skip
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            v = row[c]
+            if c in ("accuracy_a", "accuracy_b"):
+                v = f"{100 * v:.1f}"
+            elif c in ("delta", "ci_low", "ci_high"):
+                v = f"{100 * v:+.1f}"
+            elif c == "mcnemar_p":
+                v = f"{v:.3g}"
+            cells.append(f"<td>{html.escape(str(v))}</td>")
+        body.append(f"<tr class=\"{'sig' if row['significant'] else ''}\">{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
