@@ -79,14 +79,20 @@ def build_adapter(base: Path, out: Path, n_tokens: int, seed: int) -> None:
             # Non-zero LoRA B and distinct trained copies, so that the adapter really changes the outputs.
             if "lora_B" in name or "modules_to_save" in name:
                 param.add_(torch.randn(param.shape, generator=generator) * 0.02)
+    save_adapter(peft_model, out, base)
+
+
+def save_adapter(peft_model, out: Path, base: Path) -> None:
+    """Save a peft adapter as a release would: base named "mistralai/Mistral-7B-v0.1", no model card.
+    peft is pointed at the local base while saving, because it would otherwise look the name up on the hub."""
+    peft_model.peft_config["default"].base_model_name_or_path = str(base)
     peft_model.save_pretrained(str(out), safe_serialization=True)
-    # Name the base as a release does; set after saving, because peft would look that name up on the hub.
-    config_path = out / "adapter_config.json"
+    config_path = Path(out) / "adapter_config.json"
     saved = json.loads(config_path.read_text())
     saved["base_model_name_or_path"] = "mistralai/Mistral-7B-v0.1"
     saved["target_modules"] = sorted(saved["target_modules"])  # peft writes a set, in hash order
     config_path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
-    (out / "README.md").unlink(missing_ok=True)  # peft's model card names the temporary base path
+    (Path(out) / "README.md").unlink(missing_ok=True)  # peft's model card names the local base path
 
 
 def build_imagebind(out: Path, seed: int) -> None:

@@ -15,19 +15,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from ...config import parse_flag
+from ...registry import Registry
 from ..base import ModelError
 from .prompt import NOTEBOOK_SYSTEM_PROMPT
 
 BUILTIN_TINY = "builtin:tiny"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-BUILTIN_DIR = PROJECT_ROOT / "results" / "builtin" / "tiny-s3-seed0"
+BUILTIN_ROOT = PROJECT_ROOT / "results" / "builtin"
+
+# Built-in releases, built on first use into BUILTIN_ROOT/<name>: "tiny" (random weights) here; task plugins
+# register others (e.g. a checkpoint trained on their data) with register_builtin_checkpoint.
+_BUILTINS: Registry[Callable[[Path], tuple[Path, Path]]] = Registry("built-in checkpoint")
+_BUILTINS.register("tiny", "s3eval.models.s3.builder:ensure_builtin")
+
+
+def register_builtin_checkpoint(name: str, ensure: str) -> None:
+    """``ensure`` ("module:function") builds the release into a folder if needed and returns (checkpoint, base)."""
+    _BUILTINS.register(name, ensure)
+
+
+def resolve_builtin(spec: str) -> tuple[Path, Path]:
+    from ...task_registry import discover
+
+    discover()  # task plugins may register built-in checkpoints
+    name = spec.split(":", 1)[1]
+    return _BUILTINS.get(name)(BUILTIN_ROOT / name)
 
 ARGUMENTS = {
-    "checkpoint": f"S³ release folder (released layout), or {BUILTIN_TINY} (default: a tiny random-weight release, "
-    "built on first use)",
+    "checkpoint": f"S³ release folder (released layout), or builtin:NAME built on first use: {BUILTIN_TINY} "
+    "(default; random weights) or builtin:sanity (trained on the sanity sets)",
     "base": "base Mistral-7B-v0.1 folder in Hugging Face format (default for builtin:tiny: its own base)",
     "tokenizer": "tokenizer folder (default <checkpoint>/tokenizer)",
     "adapter": "LoRA adapter folder (default <checkpoint>/language_model)",
@@ -65,10 +84,8 @@ class S3Spec:
     def from_args(cls, args: Mapping[str, Any]) -> "S3Spec":
         checkpoint_arg = str(args.get("checkpoint") or BUILTIN_TINY)
         base_arg = args.get("base")
-        if checkpoint_arg == BUILTIN_TINY:
-            from .builder import ensure_builtin
-
-            checkpoint, built_base = ensure_builtin(BUILTIN_DIR)
+        if checkpoint_arg.startswith("builtin:"):
+            checkpoint, built_base = resolve_builtin(checkpoint_arg)
             base = Path(base_arg) if base_arg else built_base
         else:
             checkpoint = Path(checkpoint_arg).expanduser()
