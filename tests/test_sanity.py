@@ -1,0 +1,66 @@
+"""The trained sanity checkpoint answers from the media — ≥ 95 % with them, chance without or with noise — and the
+CI gate catches a broken splice (media vectors zeroed on purpose)."""
+
+import pytest
+
+from s3eval.config import RunConfig, TaskSpec
+from s3eval.gate import check
+from s3eval.runner import run
+from s3eval.task import TaskError, TaskOptions
+from s3eval.task_registry import build_task
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def sanity_release(tmp_path_factory):
+    from tasks.sanity.checkpoint import ensure_sanity
+
+    return ensure_sanity(tmp_path_factory.mktemp("sanity") / "release")
+
+
+def evaluate(release, tmp_path, media, run_name, leaderboard=None):
+    checkpoint, base = release
+    config = RunConfig(
+        model="s3", model_args={"checkpoint": str(checkpoint), "base": str(base)},
+        tasks=[TaskSpec("sanity_image", {"media": media}), TaskSpec("sanity_audio", {"media": media})],
+        output_dir=str(tmp_path / "runs"), leaderboard=leaderboard, run_name=run_name,
+    )  # fmt: skip
+    outcome = run(config, show_progress=False)
+    return outcome, {t: v["summary"]["overall"]["accuracy"] for t, v in outcome.results["tasks"].items()}
+
+
+def test_sanity_sets_are_deterministic_and_balanced():
+    image = build_task("sanity_image", TaskOptions()).samples()
+    assert [s.gold for s in image[:8]] == list("ABCDABCD") and len(image) == 100
+    again = build_task("sanity_image", TaskOptions()).samples()
+    assert [m.content_hash() for s in image for m in s.media] == [m.content_hash() for s in again for m in s.media]
+    assert build_task("sanity_audio", TaskOptions(args={"media": "withhold"})).samples()[0].media == ()
+    with pytest.raises(TaskError, match="media must be one of keep, withhold, noise"):
+        build_task("sanity_audio", TaskOptions(args={"media": "mute"}))
+
+
+def test_answers_come_from_the_media(sanity_release, tmp_path):
+    _, with_media = evaluate(sanity_release, tmp_path, "keep", "keep")
+    assert with_media["sanity_image"] >= 0.95 and with_media["sanity_audio"] >= 0.95
+    for mode in ("withhold", "noise"):
+        _, without = evaluate(sanity_release, tmp_path, mode, mode)
+        # Chance is 0.25 and 0.5; 100 items put a 99 % binomial range of about ±0.12 around it.
+        assert without["sanity_image"] <= 0.37 and without["sanity_audio"] <= 0.63, (mode, without)
+
+
+def test_gate_catches_zeroed_media_vectors(sanity_release, tmp_path, monkeypatch):
+    baseline = ROOT / "results" / "baseline.csv"
+    good, _ = evaluate(sanity_release, tmp_path, "keep", "good")
+    assert all(r.passed for r in check(good.run_dir, baseline, mode="tolerance", tolerance=0.05))
+
+    from s3eval.models.s3 import engine
+
+    real_project = engine.project
+    monkeypatch.setattr(engine, "project", lambda *a, **k: real_project(*a, **k) * 0)  # the injected fault
+    broken, accuracy = evaluate(sanity_release, tmp_path, "keep", "broken")
+    assert accuracy["sanity_image"] <= 0.37
+    results = check(broken.run_dir, baseline, mode="tolerance", tolerance=0.05)
+    assert [r.passed for r in results] == [False, False]
+    assert results[0].reason.startswith("accuracy 0.")
+    assert all(not r.passed for r in check(broken.run_dir, baseline, mode="test", alpha=0.01))
