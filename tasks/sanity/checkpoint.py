@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from s3eval.models.s3 import engine
-from s3eval.models.s3.builder import COMPLETE_MARK, build_tiny_release, save_adapter
+from s3eval.models.s3.builder import COMPLETE_MARK, build_tiny_release, ensure_release, save_adapter
 from s3eval.models.s3.encoders import MediaEncoder, build_imagebind
 from s3eval.models.s3.feature_cache import FeatureCache
 from s3eval.models.s3.projector import build_projector, project
@@ -80,7 +77,7 @@ def _loss(c: engine.Components, batch) -> torch.Tensor:
     ids = torch.full((len(rows), length), c.pad_id)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     labels = torch.full((len(rows), length), -100)
-    for i, ((p, _, _, answer), row) in enumerate(zip(batch, rows)):
+    for i, ((_, _, _, answer), row) in enumerate(zip(batch, rows)):
         offset = length - len(row)
         ids[i, offset:] = torch.tensor(row)
         mask[i, offset:] = 1
@@ -88,7 +85,7 @@ def _loss(c: engine.Components, batch) -> torch.Tensor:
     embeds = c.lm.get_input_embeddings()(ids)
     media = torch.zeros_like(embeds)
     is_media = torch.zeros(ids.shape, dtype=torch.bool)
-    for i, (p, kind, feature, answer) in enumerate(batch):
+    for i, (p, kind, feature, _) in enumerate(batch):
         start = length - len(rows[i]) + p.runs[0]
         media[i, start : start + N_MODALITY_EMBS] = project(c.projector, kind, feature[None], c.lm_hidden)[0]
         is_media[i, start : start + N_MODALITY_EMBS] = True
@@ -113,7 +110,7 @@ def _accuracy_of(c: engine.Components, examples) -> float:
         for start in range(0, len(examples), 64):
             chunk = examples[start : start + 64]
             prepared = [p for p, _, _, _ in chunk]
-            for p, (_, kind, feature, _) in zip(prepared, chunk):
+            for p, (_, _, feature, _) in zip(prepared, chunk):
                 c.cache.put(p.media_hashes[0], feature)
             texts = engine.generate(c, prepared, 2)
             right += sum(t.strip()[:1] == c.tokenizer.decode(a[:1]) for t, (_, _, _, a) in zip(texts, chunk))
@@ -157,21 +154,8 @@ def train(out_dir: Path, seed: int = 0, max_steps: int = 1500, log=print) -> tup
 
 
 def ensure_sanity(directory: Path) -> tuple[Path, Path]:
-    """The trained sanity release, trained on first use (in a temporary folder renamed into place)."""
-    directory = Path(directory)
-    if not (directory / COMPLETE_MARK).is_file():
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".training-", dir=directory.parent))
-        try:
-            train(tmp)
-            try:
-                os.rename(tmp, directory)
-            except OSError:
-                if not (directory / COMPLETE_MARK).is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return directory / "s3", directory / "base"
+    """The trained sanity release, trained on first use."""
+    return ensure_release(directory, train)
 
 
 def main() -> None:

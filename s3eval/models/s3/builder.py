@@ -19,6 +19,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -132,15 +133,15 @@ def build_tiny_release(out_dir: Path, seed: int = 0) -> tuple[Path, Path]:
     return checkpoint, base
 
 
-def ensure_builtin(directory: Path, seed: int = 0) -> tuple[Path, Path]:
-    """The built-in tiny release, built on first use (into a temporary folder renamed into place, so an
-    interrupted or concurrent build never leaves a half-written release)."""
+def ensure_release(directory: Path, build: Callable[[Path], object]) -> tuple[Path, Path]:
+    """The release in ``directory``, made by ``build(folder)`` on first use — into a temporary folder renamed into
+    place, so an interrupted or concurrent build never leaves a half-written release."""
     directory = Path(directory)
     if not (directory / COMPLETE_MARK).is_file():
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=directory.parent))
         try:
-            build_tiny_release(tmp, seed)
+            build(tmp)
             try:
                 os.rename(tmp, directory)
             except OSError:
@@ -149,6 +150,11 @@ def ensure_builtin(directory: Path, seed: int = 0) -> tuple[Path, Path]:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return directory / "s3", directory / "base"
+
+
+def ensure_builtin(directory: Path, seed: int = 0) -> tuple[Path, Path]:
+    """The built-in tiny release (random weights), built on first use."""
+    return ensure_release(directory, lambda folder: build_tiny_release(folder, seed))
 
 
 def main() -> None:
