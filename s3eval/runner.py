@@ -18,7 +18,7 @@ from .aggregate import summarize
 from .config import RunConfig
 from .distributed import Shard
 from .models import Model, build_model
-from .provenance import git_commit, package_versions
+from .provenance import canonical_hash, git_commit, package_versions
 from .scoring import score_records
 from .response_log import ResponseLog, log_name, response_key, supersede_logs
 from .storage import StorageError, atomic_write_json, atomic_write_text, read_json
@@ -177,15 +177,17 @@ def leaderboard_row(results: dict, outcome: TaskOutcome, run_dir: Path, group_ki
     }
 
 
-def _manifest(run_dir: Path, config_hash: str, fresh: bool) -> dict:
+def _manifest(run_dir: Path, config_hash: str, model_hash: str, fresh: bool) -> dict:
     """The run's identity, kept across resumes so a resumed run reports exactly what an uninterrupted one would.
-    ``fresh`` starts a new one and moves the earlier response logs aside."""
+    The same config with other model content (a checkpoint changed in place) is a new run. ``fresh`` starts a new
+    one and moves the earlier response logs aside."""
     path = run_dir / "run.json"
     if path.exists() and not fresh:
         manifest = read_json(path)
-        if manifest.get("config_hash") == config_hash:
+        if manifest.get("config_hash") == config_hash and manifest.get("model_hash") == model_hash:
             return manifest
-    manifest = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "config_hash": config_hash}
+    manifest = {"timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "config_hash": config_hash, "model_hash": model_hash}  # fmt: skip
     if fresh:
         supersede_logs(run_dir, manifest["timestamp"])
     atomic_write_json(path, manifest)
@@ -211,6 +213,7 @@ def run(
         task_samples.append(samples[: config.limit] if config.limit else samples)
 
     config_hash = config.result_hash()
+    model_hash = canonical_hash(asdict(model.identity))
     run_id = config.run_name or f"{config.model}-{config_hash[:12]}"
     run_dir = Path(config.output_dir) / run_id
     if shard.is_main:
@@ -218,10 +221,10 @@ def run(
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create run directory {run_dir}: {exc.strerror or exc}") from exc
-        manifest = _manifest(run_dir, config_hash, fresh)
+        manifest = _manifest(run_dir, config_hash, model_hash, fresh)
     shard.barrier()
     if not shard.is_main:
-        manifest = _manifest(run_dir, config_hash, fresh=False)
+        manifest = _manifest(run_dir, config_hash, model_hash, fresh=False)
     prepared = [(task, *_prepare(task, samples, config.max_new_tokens)) for task, samples in zip(tasks, task_samples)]
     if fail_fast:
         for _, records, _ in prepared:

@@ -77,6 +77,9 @@ def test_a_changed_checkpoint_never_reuses_stale_answers(tmp_path, snapshot):
     assert {r["parsed"] for r in samples(run(cfg, show_progress=False))} == {"A"}
     responses.write_text(json.dumps({f"validation_Art_{n}": "C" for n in range(1, 61)}))
     assert {r["parsed"] for r in samples(run(cfg, show_progress=False))} == {"C"}
+    # Same config, other model content: a new run, so it gets its own leaderboard row.
+    board = leaderboard.read(tmp_path / "lb.csv")
+    assert len(board) == 2 and board["checkpoint_hash"].nunique() == 2
     assert ReplayModel.from_args({"responses": str(responses)}).identity.checkpoint_hash
 
 
