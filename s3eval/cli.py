@@ -159,11 +159,6 @@ def _cmd_run(args) -> int:
     shard = Shard()
     if args.distributed:
         shard = from_torchrun()
-        if config.model == "s3" and "device" not in config.model_args:
-            import torch
-
-            if torch.cuda.is_available():
-                config.model_args["device"] = f"cuda:{shard.local_rank}"  # one GPU per process
     outcome = run(config, show_progress=not args.quiet, fresh=args.fresh, fail_fast=args.fail_fast, shard=shard)
     if outcome is None:  # a non-zero rank: rank 0 reports
         return 0

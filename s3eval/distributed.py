@@ -38,6 +38,10 @@ def from_torchrun() -> Shard:
     import torch.distributed as dist
 
     shard = Shard(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
+    if torch.cuda.is_available():
+        # One GPU per process: "cuda" now means this rank's GPU, so the run config (and its hash, which names
+        # the run directory) is the same on every rank.
+        torch.cuda.set_device(shard.local_rank)
     if shard.world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     return shard
