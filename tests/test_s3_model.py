@@ -85,7 +85,7 @@ def test_corrupt_media_is_a_per_sample_error(tiny_model):
 
 def test_empty_output_fallback_is_optional(tiny_release, monkeypatch):
     checkpoint, base = tiny_release
-    monkeypatch.setattr(engine, "generate", lambda c, rows, budget: [""] * len(rows))
+    monkeypatch.setattr(engine, "generate", lambda c, rows, budget, **kw: [""] * len(rows))
     for flag, expected in (("false", ""), ("true", "I can't answer that question")):
         spec = S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base), "empty_fallback": flag})
         assert S3Model(spec).generate([requests()[0]])[0].text == expected
@@ -159,11 +159,11 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_model, monkeypatc
     real = engine.generate
     sizes = []
 
-    def small_gpu(c, rows, budget):
+    def small_gpu(c, rows, budget, **kw):
         sizes.append(len(rows))
         if len(rows) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(c, rows, budget)
+        return real(c, rows, budget, **kw)
 
     monkeypatch.setattr(engine, "generate", small_gpu)
     before = tiny_model.backoffs
@@ -204,3 +204,20 @@ def test_bf16_likelihoods_agree_across_batch_sizes_within_tolerance(tiny_release
     together = model.loglikelihood(reqs)
     singles = [model.loglikelihood([r])[0] for r in reqs]
     assert max(abs(a.mean_nll - b.mean_nll) for a, b in zip(together, singles)) <= 0.05
+
+
+def test_next_batch_media_are_prepared_ahead_exactly_once(tiny_release, monkeypatch):
+    checkpoint, base = tiny_release
+    model = S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base)}), batch_size=2)
+    calls = []
+    real = engine.preprocess_batch
+    monkeypatch.setattr(engine, "preprocess_batch", lambda c, rows: calls.append(len(rows)) or real(c, rows))
+    expected = [r.text for r in S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base)}),
+                                        batch_size=1).generate(requests())]  # fmt: skip
+    calls.clear()
+    preprocessed = []
+    original = model.components.encoder.preprocess
+    monkeypatch.setattr(model.components.encoder, "preprocess", lambda m: preprocessed.append(m.name) or original(m))
+    assert [r.text for r in model.generate(requests())] == expected
+    assert calls == [2, 2, 2]  # one look-ahead per GPU batch
+    assert len(preprocessed) == 6  # 7 media, one image repeated: each unique one decoded once

@@ -95,9 +95,21 @@ def _preprocess(c: Components, media: Media):
         return exc
 
 
-def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 32) -> dict[str, torch.Tensor]:
+def preprocess_batch(c: Components, batch: Sequence[Prepared]) -> dict[str, object]:
+    """Decoded, transformed encoder inputs (or the MediaError) for the batch's media not already cached. Safe to
+    run in a background thread while the GPU works on the previous batch."""
+    first_media = {h: m for p in batch for m, h in zip(p.media, p.media_hashes)}
+    missing = [h for h in first_media if not c.cache.contains(h)]
+    # Decoding and resizing release the GIL, so threads run them in parallel.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return dict(zip(missing, pool.map(lambda h: _preprocess(c, first_media[h]), missing)))
+
+
+def media_vectors(
+    c: Components, batch: Sequence[Prepared], preprocessed: Optional[dict] = None, encode_batch: int = 32
+) -> dict[str, torch.Tensor]:
     """Projected (N_MODALITY_EMBS, hidden) vectors per media hash; media that fail to decode mark their
-    requests with an error instead."""
+    requests with an error instead. ``preprocessed`` is what ``preprocess_batch`` prepared ahead of time."""
     kinds: dict[str, str] = {}
     owners: dict[str, list[Prepared]] = {}
     for prepared in batch:
@@ -106,7 +118,6 @@ def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 
             owners.setdefault(media_hash, []).append(prepared)
     features: dict[str, torch.Tensor] = {}
     todo: dict[str, list[tuple[str, torch.Tensor]]] = {"image": [], "audio": []}
-    first_media = {h: m for p in batch for m, h in zip(p.media, p.media_hashes)}
     missing = []
     for media_hash in kinds:
         cached = c.cache.get(media_hash)
@@ -114,9 +125,11 @@ def media_vectors(c: Components, batch: Sequence[Prepared], encode_batch: int = 
             features[media_hash] = cached
         else:
             missing.append(media_hash)
-    # Decoding and resizing release the GIL: preprocess in threads while the GPU is busy elsewhere.
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda h: _preprocess(c, first_media[h]), missing))
+    ready = dict(preprocessed or {})
+    late = [p for p in batch if any(h in missing and h not in ready for h in p.media_hashes)]
+    if late:
+        ready.update(preprocess_batch(c, late))
+    results = [ready[h] for h in missing]
     for media_hash, result in zip(missing, results):
         if isinstance(result, MediaError):
             for prepared in owners[media_hash]:
@@ -171,9 +184,12 @@ def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def generate(c: Components, rows: Sequence[Prepared], max_new_tokens: int, min_new_tokens: int = 0) -> list[str]:
+def generate(
+    c: Components, rows: Sequence[Prepared], max_new_tokens: int, min_new_tokens: int = 0,
+    preprocessed: Optional[dict] = None,
+) -> list[str]:  # fmt: skip
     """Greedy answers; rows whose media fail, or whose logits turn non-finite, get ``error`` set instead."""
-    vectors = media_vectors(c, rows)
+    vectors = media_vectors(c, rows, preprocessed)
     live = [i for i, p in enumerate(rows) if p.error is None]
     texts = [""] * len(rows)
     if not live:

@@ -22,6 +22,11 @@ class FeatureCache:
     def _path(self, media_hash: str) -> Optional[Path]:
         return self.directory / f"{media_hash}.safetensors" if self.directory else None
 
+    def contains(self, media_hash: str) -> bool:
+        """Whether ``get`` would find it (not counted as a hit or miss)."""
+        path = self._path(media_hash)
+        return media_hash in self._memory or (path is not None and path.is_file())
+
     def get(self, media_hash: str) -> Optional[torch.Tensor]:
         found = self._memory.get(media_hash)
         path = self._path(media_hash)

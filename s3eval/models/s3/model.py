@@ -4,6 +4,7 @@ on first use, and serves generation and likelihood requests in cost-sorted batch
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -87,15 +88,22 @@ class S3Model(Model):
         texts: list[Optional[str]] = [None] * len(requests)
         seconds = [0.0] * len(requests)
         budgets = sorted({r.max_new_tokens or self.spec.max_new_tokens for r in requests})
-        for budget in budgets:  # requests with different budgets never share a batch
+        jobs = []  # (budget, indices) per GPU batch; requests with different budgets never share one
+        for budget in budgets:
             group = [i for i, r in enumerate(requests) if (r.max_new_tokens or self.spec.max_new_tokens) == budget]
             usable = [i for i in group if prepared[i].error is None]
-            for batch in self._batches([prepared[i] for i in usable]):
-                indices = [usable[j] for j in batch]
+            jobs += [(budget, [usable[j] for j in batch]) for batch in self._batches([prepared[i] for i in usable])]
+        # Media of the next batch are decoded and transformed in the background while this one generates.
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            upcoming = ahead.submit(engine.preprocess_batch, c, [prepared[i] for i in jobs[0][1]]) if jobs else None
+            for k, (budget, indices) in enumerate(jobs):
+                ready = upcoming.result()
+                if k + 1 < len(jobs):
+                    upcoming = ahead.submit(engine.preprocess_batch, c, [prepared[i] for i in jobs[k + 1][1]])
                 t0 = time.perf_counter()
 
-                def step(part: list[int], budget: int = budget) -> list[str]:
-                    return engine.generate(c, [prepared[i] for i in part], budget)
+                def step(part: list[int], budget: int = budget, ready: dict = ready) -> list[str]:
+                    return engine.generate(c, [prepared[i] for i in part], budget, preprocessed=ready)
 
                 outputs = self._with_backoff(indices, step)
                 share = (time.perf_counter() - t0) / len(indices)
