@@ -17,7 +17,9 @@ EPILOG = """examples:
   s3eval run --config run.yaml --limit 20
   s3eval rescore results/runs/<run-id>
   s3eval rescore total_val_output.json --task mmmu_val --answer-key answer_dict_val.json
-  s3eval leaderboard --task mmmu_val
+  s3eval leaderboard --task mmmu_val --markdown
+  s3eval compare results/runs/RUN_A results/runs/RUN_B
+  s3eval gate results/runs/RUN --baseline results/baseline.csv
 """
 
 
@@ -35,7 +37,8 @@ def _run_parser(sub) -> None:
         "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Science'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
     )
     p.add_argument("--config", type=Path, help="YAML run config")
-    p.add_argument("--model", help="model backend: s3 (default; with no --checkpoint the built-in tiny release), constant, replay")
+    p.add_argument("--model", help="model backend: s3 (default; with no --checkpoint the built-in tiny release), "
+                   "constant, replay")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="backend argument, repeatable (s3: see README; constant: answer=A; replay: responses=FILE)")
     p.add_argument("--checkpoint", help="s3: the release folder, or builtin:tiny (same as --model-arg checkpoint=…)")
@@ -53,7 +56,7 @@ def _run_parser(sub) -> None:
     p.add_argument("--output-dir", help="where run directories go (default results/runs)")
     p.add_argument("--leaderboard", help="leaderboard CSV to append to (default results/leaderboard.csv)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not append leaderboard rows")
-    p.add_argument("--run-name", help="run directory name (default: timestamp-model-confighash)")
+    p.add_argument("--run-name", help="run directory name (default: <model>-<config hash>, so a re-run resumes)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--fresh", action="store_true",
                    help="ignore responses an earlier run of the same config left (default: resume from them)")
