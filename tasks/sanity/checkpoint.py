@@ -7,7 +7,6 @@ until held-out accuracy reaches the target. The result is written in the release
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 from s3eval.models.s3 import engine
-from s3eval.models.s3.builder import COMPLETE_MARK, build_tiny_release, ensure_release, save_adapter
+from s3eval.models.s3.builder import COMPLETE_MARK, build_tiny_release, ensure_release, release_main, save_adapter
 from s3eval.models.s3.encoders import MediaEncoder, build_imagebind
 from s3eval.models.s3.feature_cache import FeatureCache
 from s3eval.models.s3.projector import build_projector, project
@@ -158,14 +157,5 @@ def ensure_sanity(directory: Path) -> tuple[Path, Path]:
     return ensure_release(directory, train)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Train the tiny sanity S³ release.")
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    checkpoint, base = train(args.out_dir, args.seed)
-    print(f"checkpoint: {checkpoint}\nbase: {base}")
-
-
 if __name__ == "__main__":
-    main()
+    release_main("Train the tiny sanity S³ release.", lambda out, seed: train(out, seed))

@@ -157,14 +157,15 @@ def ensure_builtin(directory: Path, seed: int = 0) -> tuple[Path, Path]:
     return ensure_release(directory, lambda folder: build_tiny_release(folder, seed))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Build a tiny S³ release in the released layout.")
+def release_main(description: str, build: Callable[[Path, int], tuple[Path, Path]]) -> None:
+    """Command line of a release maker: ``OUT_DIR [--seed N]``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    checkpoint, base = build_tiny_release(args.out_dir, args.seed)
+    checkpoint, base = build(args.out_dir, args.seed)
     print(f"checkpoint: {checkpoint}\nbase: {base}")
 
 
 if __name__ == "__main__":
-    main()
+    release_main("Build a tiny S³ release in the released layout.", build_tiny_release)
