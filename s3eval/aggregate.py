@@ -60,6 +60,14 @@ def _ratio(a: float, b: int) -> Optional[float]:
     return a / b if b else None
 
 
+def group_kinds_of(records: Iterable[Record]) -> list[str]:
+    """The group kinds the records carry, in first-seen order."""
+    kinds: list[str] = []
+    for record in records:
+        kinds.extend(k for k in record.groups if k not in kinds)
+    return kinds
+
+
 def summarize(
     records: Iterable[Record], group_kinds: Sequence[str], order: Mapping[str, Sequence[str]] = {}
 ) -> dict:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .aggregate import group_kinds_of
 from .rescore import load_own_records, own_record_files
 from .stats import mcnemar_exact, paired_bootstrap_ci
 from .storage import read_json
@@ -89,10 +90,7 @@ def compare_runs(runs: Sequence[Run], allow_mismatch: bool = False, alpha: float
             if not pairs:
                 continue
             rows.append(_row(task, "overall", "all", pairs, base.label, other.label, alpha))
-            kinds: list[str] = []
-            for r, _ in pairs:
-                kinds.extend(k for k in r.groups if k not in kinds)
-            for kind in kinds:
+            for kind in group_kinds_of(r for r, _ in pairs):
                 groups: dict[str, list] = {}
                 for pair in pairs:
                     groups.setdefault(pair[0].groups.get(kind, ""), []).append(pair)
@@ -106,17 +104,23 @@ def compare_runs(runs: Sequence[Run], allow_mismatch: bool = False, alpha: float
     return rows, flips
 
 
-def format_rows(rows: Sequence[dict], kind: Optional[str] = None) -> str:
+def display_frame(rows: Sequence[dict], kind: Optional[str], columns: Sequence[str]):
+    """The overall rows and those of group ``kind`` (all if None), numbers formatted as percentages."""
     import pandas as pd
 
     frame = pd.DataFrame([r for r in rows if kind is None or r["group_kind"] in ("overall", kind)])
     if frame.empty:
-        return "(nothing shared)"
-    shown = frame[["task", "group", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
-                   "mcnemar_p", "significant"]].copy()  # fmt: skip
+        return frame
+    shown = frame[list(columns)].copy()
     for column in ("accuracy_a", "accuracy_b"):
         shown[column] = (shown[column] * 100).map("{:.1f}".format)
     for column in ("delta", "ci_low", "ci_high"):
         shown[column] = (shown[column] * 100).map("{:+.1f}".format)
     shown["mcnemar_p"] = shown["mcnemar_p"].map(lambda p: f"{p:.3g}")
-    return shown.to_string(index=False)
+    return shown
+
+
+def format_rows(rows: Sequence[dict], kind: Optional[str] = None) -> str:
+    shown = display_frame(rows, kind, ["task", "group", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low",
+                                       "ci_high", "mcnemar_p", "significant"])  # fmt: skip
+    return "(nothing shared)" if shown.empty else shown.to_string(index=False)

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .compare import display_frame
 from .stats import wilson_interval
 from .storage import atomic_write_text
 
@@ -60,7 +61,6 @@ def write_report(rows: Sequence[dict], flips: Sequence[dict], out: Path, kind: s
     atomic_write_text(out / "flipped.csv", flipped.to_csv(index=False))
     png = chart_png(rows, kind)
     (out / "compare.png").write_bytes(png)
-    shown = table[table["group_kind"].isin(["overall", kind])] if not table.empty else table
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s3eval comparison</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:3px 8px;text-align:right}}.sig{{background:#fde2e2}}</style></head><body>
@@ -68,7 +68,7 @@ padding:3px 8px;text-align:right}}.sig{{background:#fde2e2}}</style></head><body
 <p>Runs compared item by item on shared samples; delta = run B − run A; CI = paired bootstrap 95 %;
 p = exact McNemar. Highlighted rows: p &lt; the chosen alpha.</p>
 <img alt="accuracy per {html.escape(kind)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-{_html_table(shown)}
+{_html_table(rows, kind)}
 <h2>Flipped items ({len(flipped)})</h2>
 {flipped.to_html(index=False, escape=True) if not flipped.empty else "<p>none</p>"}
 </body></html>
@@ -77,23 +77,15 @@ p = exact McNemar. Highlighted rows: p &lt; the chosen alpha.</p>
     return [out / "compare.csv", out / "flipped.csv", out / "compare.png", out / "compare.html"]
 
 
-def _html_table(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "<p>nothing shared</p>"
+def _html_table(rows: Sequence[dict], kind: str) -> str:
     columns = ["task", "group", "run_a", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
-               "mcnemar_p"]  # fmt: skip
-    head = "".join(f"<th>{c}</th>" for c in columns)
-    body = []
-    for _, row in frame.iterrows():
-        cells = []
-        for c in columns:
-            v = row[c]
-            if c in ("accuracy_a", "accuracy_b"):
-                v = f"{100 * v:.1f}"
-            elif c in ("delta", "ci_low", "ci_high"):
-                v = f"{100 * v:+.1f}"
-            elif c == "mcnemar_p":
-                v = f"{v:.3g}"
-            cells.append(f"<td>{html.escape(str(v))}</td>")
-        body.append(f"<tr class=\"{'sig' if row['significant'] else ''}\">{''.join(cells)}</tr>")
+               "mcnemar_p", "significant"]  # fmt: skip
+    shown = display_frame(rows, kind, columns)
+    if shown.empty:
+        return "<p>nothing shared</p>"
+    head = "".join(f"<th>{c}</th>" for c in columns[:-1])
+    body = [
+        f"<tr class=\"{'sig' if row[-1] else ''}\">" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row[:-1]) + "</tr>"
+        for row in shown.itertuples(index=False)
+    ]
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"

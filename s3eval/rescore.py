@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .aggregate import summarize
+from .aggregate import group_kinds_of, summarize
 from .scoring import score_records
 from .storage import StorageError, read_jsonl
 from .registry import UnknownNameError
@@ -62,9 +62,7 @@ def rescore_records(task: str, records: list[Record], seed: int, drop_missing: b
     if drop_missing:  # the official eval-only script silently leaves unpredicted ids out of the denominator
         records = [r for r in records if r.error_kind != "missing"]
     score_records(records, seed=seed)
-    kinds: list[str] = []
-    for record in records:
-        kinds.extend(k for k in record.groups if k not in kinds)
+    kinds = group_kinds_of(records)
     registered = _registered(task)
     order = registered.group_order if registered else {}
     shown = registered.leaderboard_group if registered else (kinds[-1] if kinds else None)

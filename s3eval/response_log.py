@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 from .provenance import canonical_hash
 from .storage import append_lines, read_jsonl, repair_jsonl_tail
 from .types import Request, Response
 
 
-def response_key(request: Request, media_hashes: Sequence[str], model_identity: Mapping[str, Any]) -> str:
+def response_key(request: Request, media_hashes: Sequence[str], model_hash: str) -> str:
+    """``model_hash``: the canonical hash of the model identity (name, checkpoint fingerprint, settings)."""
     return canonical_hash({
         "task": request.task, "sample_id": request.sample_id, "prompt_hash": request.prompt_hash,
-        "media": list(media_hashes), "max_new_tokens": request.max_new_tokens, "model": model_identity,
+        "media": list(media_hashes), "max_new_tokens": request.max_new_tokens, "model": model_hash,
     })  # fmt: skip
 
 

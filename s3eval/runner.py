@@ -109,13 +109,12 @@ def _apply(record: Record, response: Response) -> None:
         record.error, record.error_kind = response.error, response.error_kind
 
 
-def _generate(model: Model, pending, config: RunConfig, log: ResponseLog, label: str, show_progress: bool,
-              fail_fast: bool) -> int:  # fmt: skip
-    """Fill the records' responses, from the log where possible; returns how many were generated."""
-    identity = asdict(model.identity)
+def _generate(model: Model, model_hash: str, pending, config: RunConfig, log: ResponseLog, label: str,
+              show_progress: bool, fail_fast: bool) -> None:  # fmt: skip
+    """Fill the records' responses, from the log where possible, generating the rest."""
     todo = []
     for record, request in pending:
-        key = response_key(request, record.media_hashes, identity)
+        key = response_key(request, record.media_hashes, model_hash)
         cached = log.get(key)
         if cached is not None:
             _apply(record, cached)
@@ -132,7 +131,6 @@ def _generate(model: Model, pending, config: RunConfig, log: ResponseLog, label:
             bar.update(len(batch))
     if fail_fast:
         _raise_first_error([record for record, _ in pending])
-    return len(todo)
 
 
 def _raise_first_error(records: Sequence[Record]) -> None:
@@ -231,14 +229,15 @@ def run(
             _raise_first_error(records)
     log = ResponseLog(run_dir, log_name(shard.rank, shard.world_size))
     for task, _, pending in prepared:
-        _generate(model, shard.take(pending), config, log, task.name, show_progress and shard.is_main, fail_fast)
+        _generate(model, model_hash, shard.take(pending), config, log, task.name, show_progress and shard.is_main,
+                  fail_fast)  # fmt: skip
     if shard.world_size > 1:
         shard.barrier()  # every rank's responses are on disk
         if not shard.is_main:
             return None
         log = ResponseLog(run_dir, log_name(shard.rank, shard.world_size))  # now with all ranks' responses
         for task, _, pending in prepared:
-            _generate(model, pending, config, log, task.name, False, fail_fast)
+            _generate(model, model_hash, pending, config, log, task.name, False, fail_fast)
 
     results: dict[str, Any] = {
         "run_id": run_id,

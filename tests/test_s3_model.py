@@ -53,7 +53,7 @@ def test_placeholders_receive_the_projected_vectors(tiny_model):
     c = tiny_model.components
     prepared = [engine.prepare(c, r) for r in requests()[:2]]
     vectors = engine.media_vectors(c, prepared)
-    _, embeds, mask = engine.embed_batch(c, prepared, vectors)
+    embeds, mask = engine.embed_batch(c, prepared, vectors)
     row = 1  # the longer row; row 0 is left-padded
     offset = embeds.shape[1] - len(prepared[0].ids)
     assert mask[0, :offset].sum() == 0 and mask[0, offset:].all()
@@ -124,7 +124,7 @@ def test_likelihood_matches_a_manual_forward(tiny_model):
     prepared = engine.prepare(c, request)
     cont = c.tokenizer("yes</RS>", add_special_tokens=False).input_ids
     vectors = engine.media_vectors(c, [prepared])
-    _, embeds, mask = engine.embed_batch(c, [prepared], vectors, extra=[cont])
+    embeds, mask = engine.embed_batch(c, [prepared], vectors, extra=[cont])
     with torch.inference_mode():
         logprobs = torch.log_softmax(c.lm(inputs_embeds=embeds, attention_mask=mask).logits.float(), dim=-1)[0]
     n = len(prepared.ids)

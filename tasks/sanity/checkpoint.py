@@ -72,15 +72,9 @@ def _examples(c: engine.Components, split: str, sizes: dict[str, int], seed: int
 
 def _loss(c: engine.Components, batch) -> torch.Tensor:
     rows = [p.ids + answer for p, _, _, answer in batch]
-    length = max(map(len, rows))
-    ids = torch.full((len(rows), length), c.pad_id)
-    mask = torch.zeros((len(rows), length), dtype=torch.long)
-    labels = torch.full((len(rows), length), -100)
-    for i, ((_, _, _, answer), row) in enumerate(zip(batch, rows)):
-        offset = length - len(row)
-        ids[i, offset:] = torch.tensor(row)
-        mask[i, offset:] = 1
-        labels[i, length - len(answer) :] = torch.tensor(answer)
+    ids, mask = engine.left_pad(rows, c.pad_id)
+    labels, _ = engine.left_pad([[-100] * len(p.ids) + answer for p, _, _, answer in batch], -100)
+    length = ids.shape[1]
     embeds = c.lm.get_input_embeddings()(ids)
     media = torch.zeros_like(embeds)
     is_media = torch.zeros(ids.shape, dtype=torch.bool)

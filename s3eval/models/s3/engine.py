@@ -126,11 +126,11 @@ def media_vectors(
         else:
             missing.append(media_hash)
     ready = dict(preprocessed or {})
-    late = [p for p in batch if any(h in missing and h not in ready for h in p.media_hashes)]
+    late = [p for p in batch if any(h not in ready for h in p.media_hashes if h in missing)]
     if late:
         ready.update(preprocess_batch(c, late))
-    results = [ready[h] for h in missing]
-    for media_hash, result in zip(missing, results):
+    for media_hash in missing:
+        result = ready[media_hash]
         if isinstance(result, MediaError):
             for prepared in owners[media_hash]:
                 if prepared.error is None:
@@ -155,17 +155,24 @@ def media_vectors(
     return out
 
 
-def embed_batch(
-    c: Components, rows: Sequence[Prepared], vectors: dict[str, torch.Tensor], extra: Sequence[Sequence[int]] = ()
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Left-padded (ids, inputs_embeds, attention_mask); ``extra[i]`` ids are appended to row i first."""
-    full = [p.ids + list(extra[i]) if extra else p.ids for i, p in enumerate(rows)]
-    length = max(len(ids) for ids in full)
-    ids = torch.full((len(rows), length), c.pad_id, dtype=torch.long)
+def left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention_mask) with every row right-aligned: the layout generation and scoring both use."""
+    length = max(len(row) for row in rows)
+    ids = torch.full((len(rows), length), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(full):
+    for i, row in enumerate(rows):
         ids[i, length - len(row) :] = torch.tensor(row, dtype=torch.long)
         mask[i, length - len(row) :] = 1
+    return ids, mask
+
+
+def embed_batch(
+    c: Components, rows: Sequence[Prepared], vectors: dict[str, torch.Tensor], extra: Sequence[Sequence[int]] = ()
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded (inputs_embeds, attention_mask); ``extra[i]`` ids are appended to row i first."""
+    full = [p.ids + list(extra[i]) if extra else p.ids for i, p in enumerate(rows)]
+    ids, mask = left_pad(full, c.pad_id)
+    length = ids.shape[1]
     ids, mask = ids.to(c.device), mask.to(c.device)
     with torch.inference_mode():
         embeds = c.lm.get_input_embeddings()(ids)
@@ -175,7 +182,7 @@ def embed_batch(
                 embeds[i, offset + start : offset + start + N_MODALITY_EMBS] = vectors[media_hash]
     if not torch.isfinite(embeds).all():
         raise RuntimeError("non-finite input embeddings after splicing")
-    return ids, embeds, mask
+    return embeds, mask
 
 
 def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
@@ -194,7 +201,7 @@ def generate(
     texts = [""] * len(rows)
     if not live:
         return texts
-    _, embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
+    embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
     with torch.inference_mode():
         out = c.lm.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
@@ -224,7 +231,7 @@ def continuation_logprobs(
         return results
     rows = [rows[i] for i in live]
     continuations = [continuations[i] for i in live]
-    _, embeds, mask = embed_batch(c, rows, vectors, extra=continuations)
+    embeds, mask = embed_batch(c, rows, vectors, extra=continuations)
     keep = max(len(cont) for cont in continuations) + 1
     with torch.inference_mode():
         logits = c.lm(inputs_embeds=embeds, attention_mask=mask, logits_to_keep=keep).logits.float()

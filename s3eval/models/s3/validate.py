@@ -3,11 +3,11 @@ at once, each as one line naming the file and the fix."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ...storage import StorageError, read_json
 from ..base import ModelError
 from .projector import MODALITIES, expected_keys
 from .prompt import MODALITY_TOKENS, N_MODALITY_EMBS, PROMPT_STRINGS
@@ -33,13 +33,14 @@ class ReleaseFacts:
 
 
 def _read_json(path: Path, problems: list[str]) -> Optional[dict]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         problems.append(f"{path}: missing")
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path}: unreadable JSON ({exc}); restore the file from the release")
-    return None
+        return None
+    try:
+        return read_json(path)
+    except StorageError as exc:
+        problems.append(f"{exc}; restore the file from the release")
+        return None
 
 
 def _check_base(spec: S3Spec, facts: ReleaseFacts, problems: list[str]) -> None:
