@@ -140,7 +140,8 @@ def test_bad_dialogs_become_error_records_naming_the_line(tmp_path, line, proble
 
 def test_the_contests_own_examples_read_as_written(tmp_path):
     """The FBC3 README's dialogs and the query quoted from participant code (``../shared``), with the README's
-    placeholder paths pointed at real files: parts keep their order and kinds, media resolve in images/ and audios/."""
+    placeholder paths pointed at real files: parts keep their order and kinds, media resolve in images/ and
+    audios/."""
     examples = json.loads(need(SHARED / "vqa_aqa_samples" / "fbc3_format_examples.json").read_text())
     named = {"path_to_the_image": "00000.png", "path_to_the_audio": "00000.wav"}
     query = examples["observed_in_participant_code"]["cur_query_tuple"][0]
@@ -156,7 +157,8 @@ def test_the_contests_own_examples_read_as_written(tmp_path):
         assert kinds == [[p["type"] for p in replica] for replica in raw]
     last = read[-1].replicas[0]
     assert last[0] == "What common between those picture and sounds?"
-    assert [(p.path.split("/set/")[1], p.name) for p in last[1:]] == [("images/00001.png", "image_1"), ("audios/00000.wav", "audio_1")]
+    media = [(p.path.split("/set/")[1], p.name) for p in last[1:]]
+    assert media == [("images/00001.png", "image_1"), ("audios/00000.wav", "audio_1")]
     assert {CONTEST_NAMES[k]: w for k, w in WEIGHTS.items()} == examples["metric_weights"]
 
 
