@@ -18,6 +18,7 @@ class Tally:
     correct: int = 0
     score_sum: float = 0.0
     n_error: int = 0
+    n_model_error: int = 0  # of n_error: generation failed (not the data, not a medium)
     n_missing: int = 0
     n_fallback: int = 0
     fallback_correct: int = 0
@@ -29,6 +30,7 @@ class Tally:
             self.n_missing += 1
         elif record.error is not None:
             self.n_error += 1
+            self.n_model_error += record.error_kind == "model"
         if record.correct:
             self.correct += 1
         self.score_sum += record_score(record)

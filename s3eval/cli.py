@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -41,7 +45,9 @@ def _run_parser(sub) -> None:
                    "constant, replay")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="backend argument, repeatable (s3: see README; constant: answer=A; replay: responses=FILE)")
-    p.add_argument("--checkpoint", help="s3: the release folder, or builtin:tiny (same as --model-arg checkpoint=…)")
+    p.add_argument("--checkpoint", help="s3: the release folder, or a built-in tiny release made on first use: "
+                   "builtin:sanity (trained on the sanity sets) or builtin:tiny (random weights); same as "
+                   "--model-arg checkpoint=… (default builtin:tiny)")
     p.add_argument("--base", help="s3: the base Mistral-7B-v0.1 folder (same as --model-arg base=…)")
     p.add_argument("--dtype", help="s3: float32, bfloat16 or float16 (default bf16 on GPU, fp32 on CPU)")
     p.add_argument("--device", help="s3: torch device, e.g. cuda:0 or cpu")
@@ -52,9 +58,11 @@ def _run_parser(sub) -> None:
     p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="argument for every task named in --tasks, repeatable (e.g. subjects=Art,Science)")
     p.add_argument("--data", help="dataset location for the tasks: a local folder or a hub id")
-    p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task")
+    p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task, in canonical order "
+                   "(default: all)")
     p.add_argument("--batch-size", type=int, help="requests per model call (default 8)")
-    p.add_argument("--max-new-tokens", type=int, help="generation budget, overriding task and model defaults")
+    p.add_argument("--max-new-tokens", type=int, help="generation budget, overriding task and model defaults "
+                   "(default: the task's, else the model's: 32 for s3)")
     p.add_argument("--fallback-seed", type=int, help="seed of the parser's random fallback (official: 42)")
     p.add_argument("--output-dir", help="where run directories go (default results/runs)")
     p.add_argument("--leaderboard", help="leaderboard CSV to append to (default results/leaderboard.csv)")
@@ -92,6 +100,18 @@ def _rescore_parser(sub) -> None:
     p.add_argument("--records-out", type=Path, help="write the re-scored per-sample JSONL here")
 
 
+def _repair_parser(sub) -> None:
+    p = sub.add_parser(
+        "repair", help="move bad lines of a run's files or a leaderboard aside",
+        description="Make files readable again without losing a byte: bad lines (not UTF-8, not JSON; for the "
+        "leaderboard a wrong field count or a non-number) are moved to <file>.bad and a torn last line to "
+        "<file>.torn (both appended to); every good line is kept. PATH: a run directory (its responses*.jsonl and "
+        "samples_*.jsonl; refused while a run holds it) or one JSONL file.",
+    )  # fmt: skip
+    p.add_argument("path", nargs="?", type=Path, help="run directory or JSONL file")
+    p.add_argument("--leaderboard", type=Path, metavar="PATH", help="repair this leaderboard CSV instead")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s3eval",
@@ -100,11 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"s3eval {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _rescore_parser(sub)
+    _repair_parser(sub)
     lb = sub.add_parser("leaderboard", help="show the leaderboard CSV", description="Show the leaderboard CSV: per task, best first, with 95 % Wilson intervals.")
-    lb.add_argument("--path", type=Path, default=Path("results/leaderboard.csv"))
+    lb.add_argument("--path", type=Path, default=Path("results/leaderboard.csv"),
+                    help="leaderboard CSV (default results/leaderboard.csv)")
+    lb.add_argument("--wide", action="store_true", help="every column, not the compact view")
     lb.add_argument("--task", help="only this task")
     lb.add_argument("--model", help="only this model")
     lb.add_argument("--markdown", action="store_true", help="print a markdown table")
@@ -115,8 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "compare.png and a self-contained compare.html to --out.",
     )  # fmt: skip
     cmp.add_argument("runs", nargs="+", type=Path, help="run directories; the first is the reference")
-    cmp.add_argument("--out", type=Path, default=Path("results/compare"), help="output folder (results/compare)")
-    cmp.add_argument("--group", default="discipline", help="group kind to chart and list (default discipline)")
+    cmp.add_argument("--out", type=Path,
+                     help="output folder (default: compare-<other run ids> inside the first run's directory)")
+    cmp.add_argument("--group", help="group kind to chart and list, e.g. subject (default: per task, the grouping "
+                     "of its leaderboard row: discipline for MMMU, category for QA sets, dialog type for dialogs)")
     cmp.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     cmp.add_argument("--allow-mismatch", action="store_true",
                      help="compare even if prompts, parser or answer-key versions differ")
@@ -126,11 +153,18 @@ def build_parser() -> argparse.ArgumentParser:
         "binomial test at --alpha) or beyond --tolerance (absolute), printing why; exit 0 otherwise.",
     )  # fmt: skip
     gate.add_argument("run", type=Path, help="run directory")
-    gate.add_argument("--baseline", type=Path, default=Path("results/baseline.csv"), help="leaderboard-format CSV")
-    gate.add_argument("--mode", choices=["test", "tolerance"], default="test")
-    gate.add_argument("--alpha", type=float, default=0.05)
-    gate.add_argument("--tolerance", type=float, default=0.02)
-    gate.add_argument("--task", help="gate only this task")
+    gate.add_argument("--baseline", type=Path, default=Path("results/baseline.csv"),
+                      help="leaderboard-format CSV; its last row per task is the baseline (default results/baseline.csv)")
+    gate.add_argument("--mode", choices=["test", "tolerance"], default="test",
+                      help="test: one-sided exact binomial test over the headline's units (right/wrong scores); "
+                      "tolerance: fail below baseline − --tolerance (graded scores) (default test)")
+    gate.add_argument("--alpha", type=float, default=0.05, help="significance level of --mode test (default 0.05)")
+    gate.add_argument("--tolerance", type=float, default=0.02,
+                      help="allowed absolute drop in --mode tolerance (default 0.02)")
+    gate.add_argument("--task", action="append", default=[], metavar="TASK",
+                      help="gate only these tasks (repeatable, or comma-separated)")
+    gate.add_argument("--require-all", action="store_true",
+                      help="fail a task that has no baseline row (default: report it SKIP)")
     tasks = sub.add_parser("tasks", help="list registered tasks", description="List registered tasks with sizes, metrics and data sources.")
     tasks.add_argument("--verbose", "-v", action="store_true", help="also list each task's --task-arg arguments")
     tasks.add_argument("--define", action="append", default=[], metavar="YAML", help="task definition file(s) to load")
@@ -141,7 +175,7 @@ def _cmd_run(args) -> int:
     from .config import RunConfig, TaskSpec, config_from_mapping, load_config, parse_key_values
     from .distributed import Shard, from_torchrun
     from .report import format_summary
-    from .runner import run
+    from .runner import all_failed, run
 
     config = load_config(args.config) if args.config else RunConfig()
     overrides = {
@@ -171,55 +205,71 @@ def _cmd_run(args) -> int:
     outcome = run(config, show_progress=not args.quiet, fresh=args.fresh, fail_fast=args.fail_fast, shard=shard)
     if outcome is None:  # a non-zero rank: rank 0 reports
         return 0
-    for task in outcome.tasks:
-        info = outcome.results["tasks"][task.task]
-        if info["has_gold"]:
-            print(format_summary(task.task, task.summary, info["leaderboard_group"]))
-        for extra in task.extra_files:
-            print(f"{task.task}: wrote {extra}")
+    failed = [result for result in outcome.tasks if all_failed(result)]
+    for task, (reused, total) in outcome.resumed.items():
+        if reused and reused == total:
+            print(f"{task}: complete, nothing to generate: all {total} responses reused from {outcome.run_dir} "
+                  f"(--fresh to redo)")  # fmt: skip
+        elif reused:
+            print(f"{task}: resumed: {reused} of {total} responses reused, {total - reused} generated")
+    for result in outcome.tasks:
+        if result.has_gold and result not in failed:
+            print(format_summary(result))
+        for extra in result.extra_files:
+            print(f"{result.task}: wrote {outcome.run_dir / extra}")
+    for result in failed:
+        print(f"s3eval: error: task {result.task}: all {result.summary['overall']['n']} items failed in the model "
+              f"(see `error` in {outcome.run_dir / result.records}); no leaderboard row written", file=sys.stderr)
     print(f"run directory: {outcome.run_dir}")
-    return 0
+    return 1 if failed else 0
 
 
 def _cmd_rescore(args) -> int:
     from .config import parse_key_values
     from .report import format_summary
-    from .rescore import rescore_path
+    from .rescore import TaskOverrides, rescore_path
     from .runner import write_records
     from .storage import atomic_write_json
-    from .task import TaskOptions
-    from .task_registry import build_task, load_definitions
+    from .task_registry import load_definitions
 
     for path in args.define:
         load_definitions(path)
-    task = None
-    if args.task:
-        task = build_task(args.task, TaskOptions(data=args.data, args=parse_key_values(args.task_arg, "--task-arg")))
-    results = rescore_path(args.path, task, args.answer_key, args.fallback_seed, args.drop_missing)
-    for item in results:
-        print(format_summary(item.task, item.summary, item.group_kind))
+    overrides = TaskOverrides(parse_key_values(args.task_arg, "--task-arg"), args.data)
+    rescored = rescore_path(args.path, args.task, overrides, args.answer_key, args.fallback_seed, args.drop_missing)
+    for item in rescored:
+        arguments = ", ".join(f"{k}={v}" for k, v in item.result.arguments.items()) or "defaults"
+        print(f"{item.result.task}: task rebuilt from {item.source} ({arguments})")
+        print(format_summary(item.result))
     if args.output:
-        atomic_write_json(args.output, {r.task: r.summary for r in results})
+        atomic_write_json(args.output, {r.result.task: r.result.to_dict() for r in rescored})
     if args.records_out:
-        write_records(args.records_out, [rec for r in results for rec in r.records])
+        write_records(args.records_out, [rec for r in rescored for rec in r.records])
     return 0
 
 
 def _cmd_leaderboard(args) -> int:
     from . import leaderboard
 
-    print(leaderboard.format_table(leaderboard.read(args.path), args.task, args.model, markdown=args.markdown))
+    print(leaderboard.format_table(leaderboard.read(args.path), args.task, args.model, markdown=args.markdown,
+                                   wide=args.wide))
     return 0
 
 
 def _cmd_compare(args) -> int:
-    from .compare import compare_runs, format_rows, load_run
+    from .compare import chosen_kinds, compare_runs, describe, format_rows, load_run
     from .compare_report import write_report
 
-    rows, flips = compare_runs([load_run(p) for p in args.runs], args.allow_mismatch, args.alpha)
-    print(format_rows(rows, args.group))
+    runs = [load_run(p) for p in args.runs]
+    rows, flips = compare_runs(runs, args.allow_mismatch, args.alpha)
+    names = [describe(run) for run in runs]
+    print("\n".join(f"{'A' if i == 0 else 'B'}{'' if i == 0 else i}: {name}" for i, name in enumerate(names)))
+    for mismatch in sorted({f"{r['run_b']}: {r['mismatch']}" for r in rows if r["mismatch"]}):
+        print(f"compared with --allow-mismatch although they differ: {mismatch}")
+    kinds = chosen_kinds(rows, runs, args.group)
+    print(format_rows(rows, kinds))
     print(f"{len(flips)} flipped item(s)")
-    for path in write_report(rows, flips, args.out, args.group):
+    out = args.out or runs[0].path / ("compare-" + "-".join(run.label for run in runs[1:]))
+    for path in write_report(rows, flips, out, kinds, names):
         print(f"wrote {path}")
     return 0
 
@@ -227,9 +277,10 @@ def _cmd_compare(args) -> int:
 def _cmd_gate(args) -> int:
     from .gate import check
 
-    results = check(args.run, args.baseline, args.mode, args.alpha, args.tolerance, args.task)
+    tasks = [t.strip() for item in args.task for t in item.split(",") if t.strip()]
+    results = check(args.run, args.baseline, args.mode, args.alpha, args.tolerance, tasks, args.require_all)
     for result in results:
-        print(f"{'PASS' if result.passed else 'FAIL'} {result.task}: {result.reason}")
+        print(f"{result.status} {result.task}: {result.reason}")
     return 0 if all(r.passed for r in results) else 1
 
 
@@ -249,26 +300,78 @@ def _cmd_tasks(args) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .compare import CompareError
-    from .config import ConfigError
-    from .leaderboard import LeaderboardError
-    from .models.base import ModelError
-    from .registry import UnknownNameError
-    from .rescore import RescoreError
-    from .runner import RunError
-    from .storage import StorageError
-    from .task import TaskError
+def _cmd_repair(args) -> int:
+    from .errors import S3evalError
+    from .repair import repair_leaderboard, repair_path
 
-    args = build_parser().parse_args(argv)
+    if (args.path is None) == (args.leaderboard is None):
+        raise S3evalError("repair needs either a run directory (or a JSONL file) or --leaderboard PATH")
+    for report in [repair_leaderboard(args.leaderboard)] if args.leaderboard else repair_path(args.path):
+        print(report.describe())
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Exit codes: 0 done, 1 a gate failed or every item of a task failed in the model, 2 an error the user can
+    fix (one line on stderr), 70 an internal error, 130 interrupted, 141 output closed early (``| head``)."""
+    from .errors import S3evalError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, so it can be added to any failing command
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
     handler = {"run": _cmd_run, "rescore": _cmd_rescore, "leaderboard": _cmd_leaderboard, "tasks": _cmd_tasks,
-               "compare": _cmd_compare, "gate": _cmd_gate}  # fmt: skip
+               "compare": _cmd_compare, "gate": _cmd_gate, "repair": _cmd_repair}  # fmt: skip
     try:
-        return handler[args.command](args)
-    except (ConfigError, TaskError, ModelError, UnknownNameError, RescoreError, StorageError, LeaderboardError,
-            RunError, CompareError) as exc:  # fmt: skip
+        with _quiet_third_party_warnings():
+            return handler[args.command](args)
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has what it wanted; later writes to the closed pipe must not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("s3eval: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except S3evalError as exc:
+        if debug:
+            raise
         print(f"s3eval: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if debug or (exc.name or "").split(".")[0] not in _S3_EXTRA_MODULES:
+            raise
+        print(f"s3eval: error: the s3 backend needs PyTorch, transformers and ImageBind ({exc}): install them with "
+              f"pip install -e '.[s3]'", file=sys.stderr)  # fmt: skip
+        return 2
+    except Exception as exc:  # a bug, not the user's doing: one line, the traceback with --debug
+        if debug:
+            raise
+        print(f"s3eval: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback, "
+              f"and please report it)", file=sys.stderr)  # fmt: skip
+        return 70
+
+
+# What `pip install -e '.[s3]'` adds to the light install (scoring and rescoring need none of it).
+_S3_EXTRA_MODULES = {"torch", "torchvision", "torchaudio", "transformers", "peft", "imagebind", "safetensors",
+                     "sentencepiece", "soundfile", "accelerate", "einops", "timm", "pytorchvideo", "tokenizers",
+                     "mistral_common"}  # fmt: skip
+
+# Known third-party notices that say nothing about the user's run (pkg_resources in imagebind, torch.jit, peft's
+# note on saving embedding layers); the tests filter the same ones (pyproject.toml).
+_THIRD_PARTY_WARNINGS = (
+    ("pkg_resources is deprecated", UserWarning),
+    ("`torch.jit.script_method` is deprecated", FutureWarning),
+    ("Setting `save_embedding_layers` to `True`", UserWarning),
+)
+
+
+@contextlib.contextmanager
+def _quiet_third_party_warnings():
+    with warnings.catch_warnings():
+        for message, category in _THIRD_PARTY_WARNINGS:
+            warnings.filterwarnings("ignore", message=re.escape(message), category=category)
+        yield
 
 
 if __name__ == "__main__":

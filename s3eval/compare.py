@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from .aggregate import group_kinds_of, record_score
+from .errors import S3evalError
 from .rescore import load_own_records, own_record_files
+from .results import item_kind
+from .scoring import RIGHT_WRONG
 from .stats import mcnemar_exact, paired_bootstrap_ci, paired_sign_flip_p
 from .storage import read_json
 from .types import Record
@@ -19,7 +22,7 @@ from .types import Record
 _SETTINGS_CHECKED = ("prompt_mode", "answer_key", "answer_key_hash", "split", "metric", "metric_version")
 
 
-class CompareError(ValueError):
+class CompareError(S3evalError, ValueError):
     pass
 
 
@@ -36,8 +39,20 @@ def load_run(path: Path) -> Run:
     if not (path / "results.json").is_file():
         raise CompareError(f"{path}: not an s3eval run directory (no results.json)")
     results = read_json(path / "results.json")
-    label = f"{results['model']['name']}:{path.name}"
-    return Run(path, label, results, load_own_records(own_record_files(path)))
+    return Run(path, results.get("run_id", path.name), results, load_own_records(own_record_files(path)))
+
+
+def describe(run: Run) -> str:
+    """Who a run is: its id, model, checkpoint and checkpoint hash."""
+    model = run.results["model"]
+    checkpoint = f", checkpoint {model['checkpoint']}" if model.get("checkpoint") else ""
+    fingerprint = f" ({model['checkpoint_hash'][:12]})" if model.get("checkpoint_hash") else ""
+    return f"{run.label}: model {model['name']}{checkpoint}{fingerprint}, {run.path}"
+
+
+def group_kind_of(run: Run, task: str) -> Optional[str]:
+    """The grouping a task's run recorded for its leaderboard row (discipline, category, dialog type, …)."""
+    return run.results["tasks"].get(task, {}).get("leaderboard_group")
 
 
 def mismatches(a: Run, b: Run, task: str) -> list[str]:
@@ -53,13 +68,13 @@ def mismatches(a: Run, b: Run, task: str) -> list[str]:
     return problems
 
 
-def _row(task, kind, group, pairs, label_a, label_b, alpha) -> dict:
+def _row(task, kind, group, pairs, label_a, label_b, alpha, metric_kind, mismatch) -> dict:
     a = [record_score(x) for x, _ in pairs]
     b = [record_score(y) for _, y in pairs]
     only_a = sum(x > y for x, y in zip(a, b))
     only_b = sum(y > x for x, y in zip(a, b))
     low, high = paired_bootstrap_ci(a, b)
-    binary = all(v in (0.0, 1.0) for v in a + b)
+    binary = metric_kind == RIGHT_WRONG
     # Exact McNemar for right/wrong items; graded scores (VQA soft accuracy, METEOR) get a sign-flip test.
     p = mcnemar_exact(only_a, only_b) if binary else paired_sign_flip_p(a, b)
     n = len(pairs)
@@ -68,6 +83,7 @@ def _row(task, kind, group, pairs, label_a, label_b, alpha) -> dict:
         "accuracy_a": sum(a) / n, "accuracy_b": sum(b) / n, "delta": (sum(b) - sum(a)) / n,
         "ci_low": low, "ci_high": high, "only_a_correct": only_a, "only_b_correct": only_b,
         "test": "mcnemar" if binary else "sign-flip", "p_value": p, "significant": p < alpha,
+        "mismatch": mismatch,  # what differs between the runs, compared anyway with --allow-mismatch
     }  # fmt: skip
 
 
@@ -88,17 +104,21 @@ def compare_runs(runs: Sequence[Run], allow_mismatch: bool = False, alpha: float
                 + "\n  ".join(problems)
             )
         for task in tasks:
+            mismatch = "; ".join(mismatches(base, other, task))
             theirs = {r.sample_id: r for r in other.records[task]}
             pairs = [(r, theirs[r.sample_id]) for r in base.records[task] if r.sample_id in theirs]
             if not pairs:
                 continue
-            rows.append(_row(task, "overall", "all", pairs, base.label, other.label, alpha))
+            # As the metrics declare it (both runs passed the metric check above, or --allow-mismatch).
+            metric_kind = item_kind([r for pair in pairs for r in pair])
+            rows.append(_row(task, "overall", "all", pairs, base.label, other.label, alpha, metric_kind, mismatch))
             for kind in group_kinds_of(r for r, _ in pairs):
                 groups: dict[str, list] = {}
                 for pair in pairs:
                     groups.setdefault(pair[0].groups.get(kind, ""), []).append(pair)
                 for group, members in groups.items():
-                    rows.append(_row(task, kind, group, members, base.label, other.label, alpha))
+                    rows.append(_row(task, kind, group, members, base.label, other.label, alpha, metric_kind,
+                                     mismatch))  # fmt: skip
             flips += [
                 {"task": task, "sample_id": x.sample_id, "run_a": base.label, "run_b": other.label,
                  "a_correct": bool(x.correct), "b_correct": bool(y.correct), "a_score": record_score(x),
@@ -108,11 +128,24 @@ def compare_runs(runs: Sequence[Run], allow_mismatch: bool = False, alpha: float
     return rows, flips
 
 
-def display_frame(rows: Sequence[dict], kind: Optional[str], columns: Sequence[str]):
-    """The overall rows and those of group ``kind`` (all if None), numbers formatted as percentages."""
+def chosen_kinds(rows: Sequence[dict], runs: Sequence[Run], requested: Optional[str]) -> dict[str, Optional[str]]:
+    """Per task the group kind to show: ``requested`` where the task has it, else what its run recorded for the
+    leaderboard (so MMMU shows disciplines, a QA set categories, dialogs their types); None: overall only."""
+    present: dict[str, set] = {}
+    for row in rows:
+        present.setdefault(row["task"], set()).add(row["group_kind"])
+    out = {}
+    for task, kinds in present.items():
+        recorded = group_kind_of(runs[0], task)
+        out[task] = requested if requested in kinds else recorded if recorded in kinds else None
+    return out
+
+
+def display_frame(rows: Sequence[dict], kinds: Mapping[str, Optional[str]], columns: Sequence[str]):
+    """The overall rows and those of each task's group kind (``kinds[task]``), numbers formatted as percentages."""
     import pandas as pd
 
-    frame = pd.DataFrame([r for r in rows if kind is None or r["group_kind"] in ("overall", kind)])
+    frame = pd.DataFrame([r for r in rows if r["group_kind"] in ("overall", kinds.get(r["task"]))])
     if frame.empty:
         return frame
     shown = frame[list(columns)].copy()
@@ -124,7 +157,7 @@ def display_frame(rows: Sequence[dict], kind: Optional[str], columns: Sequence[s
     return shown
 
 
-def format_rows(rows: Sequence[dict], kind: Optional[str] = None) -> str:
-    shown = display_frame(rows, kind, ["task", "group", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low",
-                                       "ci_high", "test", "p_value", "significant"])  # fmt: skip
+def format_rows(rows: Sequence[dict], kinds: Mapping[str, Optional[str]]) -> str:
+    shown = display_frame(rows, kinds, ["task", "group", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low",
+                                        "ci_high", "test", "p_value", "significant"])  # fmt: skip
     return "(nothing shared)" if shown.empty else shown.to_string(index=False)

@@ -7,45 +7,30 @@ import base64
 import html
 import io
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Optional, Sequence
 
 import pandas as pd
 
 from .compare import display_frame
+from .safe_output import spreadsheet_frame
 from .stats import wilson_interval
 from .storage import atomic_write_text
 
 
-def chart_png(rows: Sequence[dict], kind: str) -> bytes:
-    """Grouped bars: accuracy of each run per group of ``kind`` (first task), with Wilson 95 % intervals."""
+def chart_png(rows: Sequence[dict], kinds: Mapping[str, Optional[str]]) -> bytes:
+    """Per task a panel of grouped bars: each run's accuracy per group of the task's kind (overall where it has
+    none), with Wilson 95 % intervals for right/wrong scores."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in rows if r["group_kind"] == kind]
-    task = chosen[0]["task"] if chosen else ""
-    chosen = [r for r in chosen if r["task"] == task]
-    groups = list(dict.fromkeys(r["group"] for r in chosen))
-    runs = [chosen[0]["run_a"]] + list(dict.fromkeys(r["run_b"] for r in chosen)) if chosen else []
-    width = 0.8 / max(1, len(runs))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) + 2), 4.5), dpi=110)
-    for i, run in enumerate(runs):
-        heights, errors = [], [[], []]
-        for group in groups:
-            row = next(r for r in chosen if r["group"] == group and (i == 0 or r["run_b"] == run))
-            acc = row["accuracy_a"] if i == 0 else row["accuracy_b"]
-            low, high = wilson_interval(round(acc * row["n"]), row["n"])
-            heights.append(acc)
-            errors[0].append(max(0.0, acc - low))  # rounding can put a bound a hair past the estimate
-            errors[1].append(max(0.0, high - acc))
-        ax.bar([g + (i - (len(runs) - 1) / 2) * width for g in range(len(groups))], heights, width, yerr=errors,
-               capsize=3, label=run)  # fmt: skip
-    ax.set_xticks(range(len(groups)), groups, rotation=20, ha="right")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{task}: accuracy per {kind} (95 % Wilson intervals)")
-    ax.legend(fontsize="small")
+    tasks = list(dict.fromkeys(r["task"] for r in rows)) or ["(nothing shared)"]
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 3.6 * len(tasks)), dpi=110, squeeze=False)
+    for ax, task in zip(axes[:, 0], tasks):
+        kind = kinds.get(task) or "overall"
+        chosen = [r for r in rows if r["task"] == task and r["group_kind"] == kind]
+        _panel(ax, task, kind, chosen)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -53,13 +38,42 @@ def chart_png(rows: Sequence[dict], kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def write_report(rows: Sequence[dict], flips: Sequence[dict], out: Path, kind: str) -> list[Path]:
+def _panel(ax, task: str, kind: str, chosen: Sequence[dict]) -> None:
+    groups = list(dict.fromkeys(r["group"] for r in chosen))
+    runs = [chosen[0]["run_a"]] + list(dict.fromkeys(r["run_b"] for r in chosen)) if chosen else []
+    width = 0.8 / max(1, len(runs))
+    for i, run in enumerate(runs):
+        heights, errors = [], [[], []]
+        for group in groups:
+            row = next(r for r in chosen if r["group"] == group and (i == 0 or r["run_b"] == run))
+            acc = row["accuracy_a"] if i == 0 else row["accuracy_b"]
+            low, high = wilson_interval(round(acc * row["n"]), row["n"]) if row["test"] == "mcnemar" else (acc, acc)
+            heights.append(acc)
+            errors[0].append(max(0.0, acc - low))  # rounding can put a bound a hair past the estimate
+            errors[1].append(max(0.0, high - acc))
+        ax.bar([g + (i - (len(runs) - 1) / 2) * width for g in range(len(groups))], heights, width, yerr=errors,
+               capsize=3, label=run)  # fmt: skip
+    ax.set_xticks(range(len(groups)), groups, rotation=15, ha="right")
+    ax.set_ylabel("accuracy (mean score)")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{task}: per {kind}" if kind != "overall" else f"{task}: overall")
+    if runs:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no shared items", ha="center", va="center", transform=ax.transAxes)
+
+
+def write_report(rows: Sequence[dict], flips: Sequence[dict], out: Path, kinds: Mapping[str, Optional[str]],
+                 runs: Sequence[str] = ()) -> list[Path]:  # fmt: skip
+    """``runs``: a line naming each run (id, model, checkpoint), the first being the reference."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table, flipped = pd.DataFrame(rows), pd.DataFrame(flips)
-    atomic_write_text(out / "compare.csv", table.to_csv(index=False))
-    atomic_write_text(out / "flipped.csv", flipped.to_csv(index=False))
-    png = chart_png(rows, kind)
+    # Spreadsheet-safe cells: an item id or response starting with = + - @ is written with a leading ' (safe_output).
+    atomic_write_text(out / "compare.csv", spreadsheet_frame(table).to_csv(index=False))
+    atomic_write_text(out / "flipped.csv", spreadsheet_frame(flipped).to_csv(index=False))
+    png = chart_png(rows, kinds)
+    mismatched = sorted({f"{r['run_b']}: {r['mismatch']}" for r in rows if r.get("mismatch")})
     (out / "compare.png").write_bytes(png)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>s3eval comparison</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
@@ -67,8 +81,11 @@ padding:3px 8px;text-align:right}}.sig{{background:#fde2e2}}</style></head><body
 <h1>s3eval comparison</h1>
 <p>Runs compared item by item on shared samples; delta = run B − run A; CI = paired bootstrap 95 %;
 p: exact McNemar for right/wrong scores, a paired sign-flip test for graded ones. Highlighted rows: p &lt; the chosen alpha.</p>
-<img alt="accuracy per {html.escape(kind)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">
-{_html_table(rows, kind)}
+<h2>Runs</h2><ol>{"".join(f"<li>{html.escape(line)}</li>" for line in runs)}</ol>
+{"<p><b>Compared with --allow-mismatch although they differ:</b></p><ul>" + "".join(
+    f"<li>{html.escape(m)}</li>" for m in mismatched) + "</ul>" if mismatched else ""}
+<img alt="accuracy per group" src="data:image/png;base64,{base64.b64encode(png).decode()}">
+{_html_table(rows, kinds)}
 <h2>Flipped items ({len(flipped)})</h2>
 {flipped.to_html(index=False, escape=True) if not flipped.empty else "<p>none</p>"}
 </body></html>
@@ -77,10 +94,10 @@ p: exact McNemar for right/wrong scores, a paired sign-flip test for graded ones
     return [out / "compare.csv", out / "flipped.csv", out / "compare.png", out / "compare.html"]
 
 
-def _html_table(rows: Sequence[dict], kind: str) -> str:
+def _html_table(rows: Sequence[dict], kinds: Mapping[str, Optional[str]]) -> str:
     columns = ["task", "group", "run_a", "run_b", "n", "accuracy_a", "accuracy_b", "delta", "ci_low", "ci_high",
                "test", "p_value", "significant"]  # fmt: skip
-    shown = display_frame(rows, kind, columns)
+    shown = display_frame(rows, kinds, columns)
     if shown.empty:
         return "<p>nothing shared</p>"
     head = "".join(f"<th>{c}</th>" for c in columns[:-1])

@@ -8,10 +8,12 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from .errors import S3evalError
+from .names import InvalidNameError, check_name
 from .registry import did_you_mean
 
 
-class ConfigError(ValueError):
+class ConfigError(S3evalError, ValueError):
     pass
 
 
@@ -57,6 +59,11 @@ class RunConfig:
             raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens}")
+        if self.run_name is not None:
+            try:
+                check_name(self.run_name, "run name (--run-name)")
+            except InvalidNameError as exc:
+                raise ConfigError(str(exc)) from exc
 
 
 _FIELDS = {f.name for f in fields(RunConfig)}
@@ -112,7 +119,33 @@ def load_config(path: Path) -> RunConfig:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"config {path} must be a YAML mapping of settings")
-    return config_from_mapping(data, where=str(path))
+    return config_from_mapping(_relative_to(Path(path).resolve().parent, data), where=str(path))
+
+
+# Model arguments that name files or folders.
+_PATH_MODEL_ARGS = ("checkpoint", "base", "responses", "tokenizer", "adapter", "projector", "imagebind", "feature_cache")
+
+
+def _relative_to(folder: Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Paths in a config file are relative to the file, as in task definition files. Outputs and definition
+    files always are; ``data`` and model paths only where such a path exists beside the file, since they may
+    also be a hub id (``MMMU/MMMU``) or a built-in name (``builtin:sanity``)."""
+    values = dict(data)
+    for key in ("output_dir", "leaderboard"):
+        if isinstance(values.get(key), str):
+            values[key] = str(folder / values[key])
+    if isinstance(values.get("define"), (str, list)):
+        defines = [values["define"]] if isinstance(values["define"], str) else values["define"]
+        values["define"] = [str(folder / d) if isinstance(d, str) else d for d in defines]
+
+    def existing(value: Any) -> Any:
+        return str(folder / value) if isinstance(value, str) and (folder / value).exists() else value
+
+    if "data" in values:
+        values["data"] = existing(values["data"])
+    if isinstance(values.get("model_args"), Mapping):
+        values["model_args"] = {k: existing(v) if k in _PATH_MODEL_ARGS else v for k, v in values["model_args"].items()}
+    return values
 
 
 def parse_flag(value: Any, name: str, error: type[Exception] = ConfigError) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, Sequence
 from tqdm import tqdm
 
 from .config import RunConfig
+from .errors import S3evalError
 from .models import Model
 from .response_log import ResponseLog, likelihood_key, response_key
 from .types import LikelihoodRequest, LikelihoodResult, Record, Request, Response, Turn
@@ -26,7 +27,7 @@ class Pending:
     follows: Optional[str] = None
 
 
-class RunError(RuntimeError):
+class RunError(S3evalError, RuntimeError):
     """A run stopped on purpose (``--fail-fast``) or cannot start; the message names the sample and the problem."""
 
 
@@ -92,9 +93,11 @@ def _with_history(item: Pending, answered: dict[str, Pending], records: dict[str
 
 
 def generate_all(model: Model, model_hash: str, pending: Sequence[Pending], records: dict[str, Record],
-                 config: RunConfig, log: ResponseLog, label: str, show_progress: bool, fail_fast: bool) -> None:  # fmt: skip
-    """Fill the records' responses, from the log where possible, generating the rest; dialogs turn by turn."""
+                 config: RunConfig, log: ResponseLog, label: str, show_progress: bool, fail_fast: bool) -> int:  # fmt: skip
+    """Fill the records' responses, from the log where possible, generating the rest; dialogs turn by turn.
+    Returns how many responses came from the log (a resume)."""
     answered: dict[str, Pending] = {}
+    reused = 0
     with tqdm(total=sum(p.request.generate for p in pending), desc=label, unit="item",
               disable=not show_progress) as bar:  # fmt: skip
         for wave in _waves(pending):
@@ -109,6 +112,7 @@ def generate_all(model: Model, model_hash: str, pending: Sequence[Pending], reco
                 cached = log.get(key)
                 if cached is not None:
                     _apply(item.record, cached)
+                    reused += 1
                     bar.update(1)
                 else:
                     todo.append((item, key))
@@ -124,6 +128,7 @@ def generate_all(model: Model, model_hash: str, pending: Sequence[Pending], reco
                       show_progress, fail_fast)  # fmt: skip
     if fail_fast:
         raise_first_error([p.record for p in pending])
+    return reused
 
 
 def _score_candidates(model: Model, model_hash: str, pending: Sequence[Pending], config: RunConfig, log: ResponseLog,
@@ -159,7 +164,7 @@ def _score_candidates(model: Model, model_hash: str, pending: Sequence[Pending],
         result = results[j]
         if result.error is not None or result.n_tokens == 0:
             item.record.error = f"candidate {i} could not be scored: {result.error or 'no tokens'}"
-            item.record.error_kind = "model"
+            item.record.error_kind = result.error_kind if result.error is not None else "model"
         else:
             item.record.candidate_nll[i] = result.mean_nll
 

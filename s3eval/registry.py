@@ -7,10 +7,12 @@ import difflib
 import importlib
 from typing import Callable, Generic, Iterator, TypeVar, Union
 
+from .errors import S3evalError
+
 T = TypeVar("T")
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(S3evalError, KeyError):
     """An unknown registry name; the message carries "did you mean" suggestions."""
 
     def __str__(self) -> str:  # KeyError would repr() the message

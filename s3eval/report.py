@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .results import TaskResult
+from .scoring import RIGHT_WRONG
+
 
 def _pct(value: Optional[float]) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
@@ -17,23 +20,26 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def format_summary(task: str, summary: dict, group_kind: Optional[str] = None) -> str:
-    o = summary["overall"]
-    binary = o.get("score_sum", o["correct"]) == o["correct"]
+def format_summary(result: TaskResult) -> str:
+    """The task's accuracy line, its headline (when it is a number of its own) and its leaderboard groups."""
+    o, headline = result.summary["overall"], result.headline
+    right_wrong = result.kind == RIGHT_WRONG
     lines = [
-        f"{task}: {'accuracy' if binary else 'mean score'} {_pct(o['accuracy'])} "
-        f"({o['correct'] if binary else round(o['score_sum'], 2)}/{o['n']})  "
+        f"{result.task}: {'accuracy' if right_wrong else 'mean score'} {_pct(o['accuracy'])} "
+        f"({o['correct'] if right_wrong else round(o['score_sum'], 2)}/{o['n']})  "
         f"strict {_pct(o['strict_accuracy'])}  expected {_pct(o['expected_accuracy'])}  "
         f"fallbacks {o['n_fallback']}  errors {o['n_error']}  missing {o['n_missing']}"
     ]
-    headline = summary.get("headline") or {}
-    if headline and (headline.get("score") != o["accuracy"] or len(headline) > 2):  # a number of its own
-        details = "  ".join(f"{k} {_fmt(v)}" for k, v in headline.items() if k not in ("metric", "score"))
-        lines.append(f"  {headline['metric']}: {_pct(headline.get('score'))}" + (f"  ({details})" if details else ""))
-    groups = summary["groups"].get(group_kind, {}) if group_kind else {}
+    if headline.unit != "item" or headline.details:  # a number of its own, not the accuracy again
+        interval = headline.interval
+        ci = f"  95 % CI {_pct(interval.low)}–{_pct(interval.high)} ({interval.method})" if interval else ""
+        details = "  ".join(f"{k} {_fmt(v)}" for k, v in headline.details.items())
+        lines.append(f"  {headline.metric}: {_pct(headline.score)} over {headline.n_units} {headline.unit}s{ci}"
+                     + (f"  ({details})" if details else ""))  # fmt: skip
+    groups = result.summary["groups"].get(result.leaderboard_group, {}) if result.leaderboard_group else {}
     if groups:
         width = max(len(name) for name in groups)
         for name, g in groups.items():
-            count = g["correct"] if binary else round(g.get("score_sum", 0.0), 2)
+            count = g["correct"] if right_wrong else round(g["score_sum"], 2)
             lines.append(f"  {name:<{width}}  {_pct(g['accuracy']):>5} ({count}/{g['n']})")
     return "\n".join(lines)

@@ -3,29 +3,31 @@ task's foreign prediction formats (e.g. official MMMU outputs) through ``Task.im
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from .aggregate import group_kinds_of, summarize
-from .scoring import score_records
-from .storage import StorageError, read_jsonl
+from .errors import S3evalError
 from .registry import UnknownNameError
-from .task import Task, TaskError, TaskOptions, default_headline
-from .task_registry import build_task
+from .results import TaskResult, build_result
+from .scoring import score_records
+from .storage import StorageError, read_json, read_jsonl
+from .task import Task, TaskError, TaskInfo, TaskOptions
+from .task_registry import build_task, load_definitions
 from .types import Record
 
 
-class RescoreError(ValueError):
+class RescoreError(S3evalError, ValueError):
     pass
 
 
 @dataclass
 class Rescored:
-    task: str
+    result: TaskResult
     records: list[Record]
-    summary: dict
-    group_kind: Optional[str]  # the grouping to show
+    # How the task was rebuilt: "the run's arguments", "the run's arguments + flags", "flags", or why it could
+    # not be rebuilt (then settings, unit and group order are the recorded ones and the headline the mean score).
+    source: str
 
 
 def own_record_files(path: Path) -> list[Path]:
@@ -51,43 +53,101 @@ def load_own_records(files: Sequence[Path]) -> dict[str, list[Record]]:
     return by_task
 
 
-def _registered(task_name: str) -> Optional[Task]:
+class StoredTask(Task):
+    """A task that cannot be rebuilt here (its definition file is gone, say), standing in with what its run
+    recorded; it scores records but has no data."""
+
+    def __init__(self, name: str, recorded: Mapping[str, Any]) -> None:
+        self.info = TaskInfo(name=name, description="(as recorded)", size=None, metric="", data_source="")
+        self.unit = recorded.get("unit", "item")
+        self.leaderboard_group = recorded.get("leaderboard_group")
+        self.has_gold = recorded.get("has_gold", True)
+        self._settings = dict(recorded.get("settings", {}))
+
+    def settings(self) -> dict[str, Any]:
+        return self._settings
+
+    def samples(self) -> list:
+        raise TaskError(f"task {self.name!r} is only known from its records")
+
+    def build_request(self, sample):
+        raise TaskError(f"task {self.name!r} is only known from its records")
+
+    def groups(self, sample) -> dict[str, str]:
+        return {}
+
+
+@dataclass(frozen=True)
+class TaskOverrides:
+    """What ``rescore`` was told on the command line; it overrides what the run recorded."""
+
+    args: Mapping[str, Any] = field(default_factory=dict)
+    data: Optional[str] = None
+
+
+def _recorded(run_dir: Path) -> dict:
+    path = run_dir / "results.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _rebuild(name: str, run: Mapping[str, Any], overrides: TaskOverrides) -> tuple[Task, dict, Optional[str], str]:
+    """The task as its run built it (recorded arguments and definition files), flags overriding."""
+    recorded = run.get("tasks", {}).get(name, {})
+    args = {**recorded.get("arguments", _config_args(run, name)), **overrides.args}
+    data = overrides.data or recorded.get("data", run.get("config", {}).get("data"))
+    source = ("the run's arguments" if run else "flags") + (" + flags" if run and overrides.args else "")
+    for definition in run.get("definitions", []):
+        if Path(definition).is_file():
+            load_definitions(Path(definition))
     try:
-        return build_task(task_name, TaskOptions())  # constructing a task loads no data
-    except (UnknownNameError, TaskError):
-        return None
+        return build_task(name, TaskOptions(data=data, args=args)), args, data, source
+    except (UnknownNameError, TaskError) as exc:
+        return StoredTask(name, recorded), args, data, f"recorded settings (task not rebuilt: {exc})"
 
 
-def rescore_records(task: str, records: list[Record], seed: int, drop_missing: bool) -> Rescored:
+def _config_args(run: Mapping[str, Any], name: str) -> dict:
+    """A task's arguments in a results.json written before TaskResult recorded them: from the run's config."""
+    for spec in run.get("config", {}).get("tasks", []):
+        if spec.get("name") == name:
+            return dict(spec.get("args", {}))
+    return {}
+
+
+def rescore_records(task: Task, records: list[Record], seed: int, drop_missing: bool, *, arguments: Mapping[str, Any],
+                    data: Optional[str], records_file: str, source: str) -> Rescored:  # fmt: skip
     if drop_missing:  # the official eval-only script silently leaves unpredicted ids out of the denominator
         records = [r for r in records if r.error_kind != "missing"]
     score_records(records, seed=seed)
-    kinds = group_kinds_of(records)
-    registered = _registered(task)
-    order = registered.group_order if registered else {}
-    shown = registered.leaderboard_group if registered else (kinds[-1] if kinds else None)
-    summary = summarize(records, kinds, order)
-    # Without the task (e.g. a definition file not loaded) the headline is the plain mean score.
-    summary["headline"] = registered.headline(records, summary) if registered else default_headline(summary)
-    return Rescored(task, records, summary, shown)
+    result = build_result(task, records, arguments=arguments, data=data, records_file=records_file)
+    return Rescored(result, records, source)
 
 
-def rescore_path(
-    path: Path, task: Optional[Task], answer_key: Optional[Path], seed: int, drop_missing: bool
-) -> list[Rescored]:
+def rescore_path(path: Path, task_name: Optional[str] = None, overrides: TaskOverrides = TaskOverrides(),
+                 answer_key: Optional[Path] = None, seed: int = 42, drop_missing: bool = False) -> list[Rescored]:  # fmt: skip
+    """Rescore s3eval's own records (a run directory or a samples file), rebuilding each task from the arguments
+    its run recorded; or a foreign prediction file of ``task_name``'s format."""
     files = own_record_files(path)
     if files:
         try:
             by_task = load_own_records(files)
         except StorageError as exc:
             raise RescoreError(str(exc)) from exc
-        if task is not None:
-            if task.name not in by_task:
-                raise RescoreError(f"{path} holds no records of task {task.name!r} (it has {sorted(by_task)})")
-            by_task = {task.name: by_task[task.name]}
-        return [rescore_records(name, records, seed, drop_missing) for name, records in by_task.items()]
+        if task_name is not None:
+            if task_name not in by_task:
+                raise RescoreError(f"{path} holds no records of task {task_name!r} (it has {sorted(by_task)})")
+            by_task = {task_name: by_task[task_name]}
+        run = _recorded(files[0].parent)
+        out = []
+        for name, records in by_task.items():
+            task, args, data, source = _rebuild(name, run, overrides)
+            out.append(rescore_records(task, records, seed, drop_missing, arguments=args, data=data,
+                                       records_file=f"samples_{name}.jsonl", source=source))  # fmt: skip
+        return out
     if not Path(path).exists():
         raise RescoreError(f"{path}: no such file or folder")
-    if task is None:
+    if task_name is None:
         raise RescoreError(f"{path} is not s3eval output; name the task whose format it is with --task")
-    return [rescore_records(task.name, task.import_predictions(Path(path), answer_key), seed, drop_missing)]
+    task = build_task(task_name, TaskOptions(data=overrides.data, args=overrides.args))
+    records = task.import_predictions(Path(path), answer_key)
+    return [rescore_records(task, records, seed, drop_missing, arguments=overrides.args, data=overrides.data,
+                            records_file=Path(path).name, source="flags")]  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .provenance import canonical_hash
-from .storage import append_lines, read_jsonl, repair_jsonl_tail
+from .storage import append_lines, read_jsonl, recover_jsonl_tail
 from .types import LikelihoodResult, Request, Response
 
 
@@ -59,7 +59,9 @@ class ResponseLog:
         self.path = Path(run_dir) / name
         self._cached: dict[str, dict] = {}
         for path in sorted(Path(run_dir).glob(LOG_GLOB)):
-            repair_jsonl_tail(path)  # a crash mid-write leaves a torn last line: drop it
+            # A crash mid-append leaves a torn last line: moved aside to <log>.torn, with a notice. A broken line
+            # elsewhere stops here, naming file:line and `s3eval repair RUN_DIR`.
+            recover_jsonl_tail(path)
             for entry in read_jsonl(path):
                 if entry.get("error") is None and "key" in entry:
                     self._cached[entry["key"]] = entry

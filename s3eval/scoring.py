@@ -8,33 +8,71 @@ MMMU protocol. Metrics joined with ``+`` are averaged: the AI Journey contest sc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Literal, Optional, Sequence
 
 from . import answer_parser as ap
-from .metrics import likelihood
+from .errors import S3evalError
+from .metrics import circular, likelihood, meteor, short_answer, token_set, vqa_accuracy
 from .registry import did_you_mean
 from .types import Record, letters_for
 
 
-class MetricError(ValueError):
+class MetricError(S3evalError, ValueError):
     pass
 
 
-@dataclass(frozen=True)
+RIGHT_WRONG = "right_wrong"
+GRADED = "graded"
+MetricKind = Literal["right_wrong", "graded"]
+KINDS = (RIGHT_WRONG, GRADED)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Metric:
+    """A per-item metric as declared where it is defined (``@metric``); readers read these fields."""
+
     name: str
     version: str
-    binary: bool  # values are 0 or 1, so ``correct`` is meaningful
-    needs_likelihood: bool  # scores candidates rather than (or besides) the generated response
+    # right_wrong: every item scores 0 or 1 and ``Record.correct`` is meaningful; graded: a value in [0, 1].
+    kind: MetricKind
+    # How item values combine into the task's accuracy: "mean" over the scored items (Σ score / n).
+    aggregation: str = "mean"
+    needs_likelihood: bool = False  # scores candidates rather than (or besides) the generated response
     description: str
     # (record, fallback rng) -> the value; may set ``parsed`` / ``parse_rule`` / ``fallback`` on the record
     value: Callable[[Record, object], Optional[float]]
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def metric(*, name: str, version: str, kind: MetricKind, description: str, needs_likelihood: bool = False,
+           aggregation: str = "mean") -> Callable[[Callable], Callable]:  # fmt: skip
+    """Declare the decorated ``(record, rng) -> value`` function as the metric ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"metric {name!r}: kind must be one of {KINDS}, got {kind!r}")
+
+    def wrap(fn: Callable[[Record, object], Optional[float]]) -> Callable[[Record, object], Optional[float]]:
+        if name in _METRICS:
+            raise ValueError(f"metric {name!r} is declared twice")
+        _METRICS[name] = Metric(name=name, version=version, kind=kind, aggregation=aggregation,
+                                needs_likelihood=needs_likelihood, description=description, value=fn)  # fmt: skip
+        return fn
+
+    return wrap
 
 
 def _golds(record: Record) -> list[str]:
     return [record.gold] if isinstance(record.gold, str) else list(record.gold)
 
 
+def _gold(record: Record):
+    return record.gold if isinstance(record.gold, str) else tuple(record.gold)
+
+
+@metric(name="parser", version=ap.PARSER_VERSION, kind=RIGHT_WRONG,
+        description="the shared MMMU answer parser: letters for multiple choice (seeded random fallback), "
+                    "numbers/strings for open questions")  # fmt: skip
 def _parser(record: Record, rng) -> Optional[float]:
     if record.answer_type == "choice":
         if record.response_kind == "prediction":
@@ -49,10 +87,16 @@ def _parser(record: Record, rng) -> Optional[float]:
     return None if record.gold is None else float(ap.score_open(_gold(record), record.parsed))
 
 
-def _gold(record: Record):
-    return record.gold if isinstance(record.gold, str) else tuple(record.gold)
+@metric(name="circular_choice", version=circular.VERSION, kind=RIGHT_WRONG,
+        description="one rotation of a circular (MMBench) question: the letter read as VLMEvalKit's exact matching "
+                    "reads it; an answer that cannot be read fails the rotation (no random fallback)")  # fmt: skip
+def _circular_choice(record: Record, rng) -> Optional[float]:
+    record.parsed, record.parse_rule = circular.read_choice(record.response or "", record.choices)
+    return None if record.gold is None else float(record.parsed is not None and record.parsed in _golds(record))
 
 
+@metric(name="choice_likelihood", version=likelihood.VERSION, kind=RIGHT_WRONG, needs_likelihood=True,
+        description="multiple choice by likelihood: the option text with the lowest mean NLL is the answer")
 def _choice_likelihood(record: Record, rng) -> Optional[float]:
     best = likelihood.best_candidate(record.candidate_nll)
     record.parsed = None if best is None else letters_for(len(record.choices))[best]
@@ -62,6 +106,9 @@ def _choice_likelihood(record: Record, rng) -> Optional[float]:
     return float(record.parsed is not None and record.parsed in _golds(record))
 
 
+@metric(name="likelihood_proxy", version=likelihood.VERSION, kind=RIGHT_WRONG, needs_likelihood=True,
+        description="PROXY of the AI Journey hidden metric: 1 if the reference answer is more likely (lower mean "
+                    "NLL) than every distractor")  # fmt: skip
 def _likelihood_proxy(record: Record, rng) -> Optional[float]:
     return likelihood.reference_wins(record.candidate_nll)
 
@@ -74,72 +121,32 @@ def _text_metric(fn: Callable[[str, list[str], Record], float]) -> Callable[[Rec
     return value
 
 
-def _vqa(prediction: str, golds: list[str], record: Record) -> float:
-    from .metrics.vqa_accuracy import soft_accuracy
-
-    return soft_accuracy(prediction, golds)
-
-
-def _exact(prediction: str, golds: list[str], record: Record) -> float:
-    from .metrics.short_answer import exact_match
-
-    return exact_match(prediction, golds)
-
-
-def _token_set(prediction: str, golds: list[str], record: Record) -> float:
-    from .metrics.token_set import token_set_match
-
-    return max(token_set_match(prediction, gold, record.choices) for gold in golds)
-
-
-def _meteor(prediction: str, golds: list[str], record: Record) -> float:
-    from .metrics.meteor import meteor
-
-    return meteor(prediction, golds)
-
-
-def _versions() -> dict[str, str]:
-    from .metrics import meteor, short_answer, token_set, vqa_accuracy
-
-    return {m.__name__.rsplit(".", 1)[1]: m.VERSION for m in (meteor, short_answer, token_set, vqa_accuracy)}
-
-
-def _build() -> dict[str, Metric]:
-    v = _versions()
-    return {m.name: m for m in (
-        Metric("parser", ap.PARSER_VERSION, True, False,
-               "the shared MMMU answer parser: letters for multiple choice, numbers/strings for open questions",
-               _parser),
-        Metric("choice_likelihood", likelihood.VERSION, True, True,
-               "multiple choice by likelihood: the option text with the lowest mean NLL is the answer", _choice_likelihood),
-        Metric("likelihood_proxy", likelihood.VERSION, True, True,
-               "PROXY of the AI Journey hidden metric: 1 if the reference answer is more likely (lower mean NLL) "
-               "than every distractor", _likelihood_proxy),
-        Metric("vqa_accuracy", v["vqa_accuracy"], False, False,
-               "VQA soft accuracy, official answer normalisation (min(1, matches/3), leave-one-out mean)",
-               _text_metric(_vqa)),
-        Metric("exact_match", v["short_answer"], True, False,
-               "normalised exact match (case, punctuation, yes/no synonyms), any gold", _text_metric(_exact)),
-        Metric("token_set", v["token_set"], True, False,
-               "token-set string match: all answer tokens present, no token of a wrong choice", _text_metric(_token_set)),
-        Metric("meteor", v["meteor"], False, False, "METEOR against the references (best reference)",
-               _text_metric(_meteor)),
-    )}  # fmt: skip
-
-
-_METRICS: dict[str, Metric] = {}
+for _version, _about in vqa_accuracy.VERSIONS.items():
+    metric(name=f"vqa_accuracy_{_version}", version=vqa_accuracy.implementation_version(_version), kind=GRADED,
+           description=f"VQA soft accuracy as the official vqaEval.py {_about}: min(1, matches/3), leave-one-out "
+                       "mean")(_text_metric(lambda p, golds, r, v=_version: vqa_accuracy.soft_accuracy(p, golds, v)))
+metric(name="exact_match", version=short_answer.VERSION, kind=RIGHT_WRONG,
+       description="normalised exact match (case, punctuation, yes/no synonyms), any gold")(
+    _text_metric(lambda p, golds, r: short_answer.exact_match(p, golds)))
+metric(name="token_set", version=token_set.VERSION, kind=RIGHT_WRONG,
+       description="token-set string match: all answer tokens present, no token of a wrong choice")(
+    _text_metric(lambda p, golds, r: max(token_set.token_set_match(p, g, r.choices) for g in golds)))
+metric(name="meteor", version=meteor.VERSION, kind=GRADED, description="METEOR against the references (best reference)")(
+    _text_metric(lambda p, golds, r: meteor.meteor(p, golds)))
 
 
 def metrics() -> dict[str, Metric]:
-    if not _METRICS:
-        _METRICS.update(_build())
     return _METRICS
+
+
+# Records written before a metric was split into versions name it without one.
+LEGACY_NAMES = {"vqa_accuracy": f"vqa_accuracy_{vqa_accuracy.LEGACY_VERSION}"}
 
 
 def resolve(name: Optional[str]) -> list[Metric]:
     """The metrics a record's metric name stands for (``a+b`` for an average); a clear error if unknown."""
     table = metrics()
-    parts = (name or "parser").split("+")
+    parts = [LEGACY_NAMES.get(p, p) for p in (name or "parser").split("+")]
     for part in parts:
         if part not in table:
             raise MetricError(f"unknown metric {part!r}: {did_you_mean(part, sorted(table))}")
@@ -148,6 +155,11 @@ def resolve(name: Optional[str]) -> list[Metric]:
 
 def version_of(name: Optional[str]) -> str:
     return "+".join(m.version for m in resolve(name))
+
+
+def kind_of(name: Optional[str]) -> MetricKind:
+    """right_wrong when every part of the (possibly combined) metric is; their average is graded otherwise."""
+    return RIGHT_WRONG if all(m.kind == RIGHT_WRONG for m in resolve(name)) else GRADED
 
 
 def score_records(records: Sequence[Record], seed: int = ap.OFFICIAL_FALLBACK_SEED) -> None:
@@ -159,7 +171,7 @@ def score_records(records: Sequence[Record], seed: int = ap.OFFICIAL_FALLBACK_SE
         record.parser, record.parser_version = ap.PARSER_NAME, ap.PARSER_VERSION
         record.metric_version = "+".join(m.version for m in parts)
         record.parsed, record.parse_rule, record.fallback, record.scores = None, None, False, {}
-        binary = all(m.binary for m in parts)
+        binary = all(m.kind == RIGHT_WRONG for m in parts)
         if record.error is not None or (record.response is None and not all(m.needs_likelihood for m in parts)):
             # A failed sample counts as wrong (a bad row may have lost its gold too).
             record.score, record.correct = 0.0, False if binary else None

@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from .aggregate import record_score
+from .errors import S3evalError
 from .registry import did_you_mean
+from .results import Headline, Unit, item_kind, mean_headline
+from .scoring import RIGHT_WRONG
 from .types import Record, Request, Sample
 
 
-class TaskError(ValueError):
+class TaskError(S3evalError, ValueError):
     """Bad task input (arguments, data, files); the message names the culprit and the fix."""
 
 
@@ -43,8 +47,13 @@ class TaskOptions:
                 )
 
 
-def default_headline(summary: Mapping[str, Any]) -> dict[str, Any]:
-    return {"metric": "accuracy", "score": summary["overall"]["accuracy"]}
+def default_headline(records: Sequence[Record], metric: str = "accuracy") -> Headline:
+    """The mean per-item score over the scored items (failed items count 0; items without a gold are left out)."""
+    kind = item_kind(records)
+    scores = {r.sample_id: record_score(r) for r in records if r.score is not None or r.correct is not None}
+    what = "share of items answered right" if kind == RIGHT_WRONG else "mean per-item score"
+    return mean_headline(metric, scores, kind=kind, unit="item",
+                         definition=f"{what}; failed items count 0, parser fallbacks as drawn")  # fmt: skip
 
 
 class Task(ABC):
@@ -56,6 +65,8 @@ class Task(ABC):
     has_gold: bool = True
     # Display order of group values per kind (e.g. disciplines as the official table lists them).
     group_order: Mapping[str, Sequence[str]] = {}
+    # The independent unit: "item", or "question"/"dialog" where several records belong together (``Sample.unit``).
+    unit: Unit = "item"
 
     @property
     def name(self) -> str:
@@ -81,10 +92,10 @@ class Task(ABC):
         """The metric (``s3eval.scoring``) that scores this sample; None: the shared parser by answer type."""
         return None
 
-    def headline(self, records: Sequence[Record], summary: Mapping[str, Any]) -> dict[str, Any]:
-        """The task's main number for the leaderboard (``metric``, ``score``) plus any task-level details, e.g.
-        circular accuracy or a weighted integral score. Default: the overall (mean-score) accuracy."""
-        return default_headline(summary)
+    def headline(self, records: Sequence[Record]) -> Headline:
+        """The task's main number for the leaderboard, with its definition, unit and interval, e.g. circular
+        accuracy or a weighted integral score. Default: the mean per-item score."""
+        return default_headline(records)
 
     def write_outputs(self, records: Sequence[Record], run_dir: Path) -> list[Path]:
         """Extra files for the run directory (e.g. a leaderboard submission); none by default."""

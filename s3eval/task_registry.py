@@ -9,6 +9,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .names import InvalidNameError, check_name
 from .registry import Registry, did_you_mean
 from .task import Task, TaskError, TaskInfo, TaskOptions
 
@@ -20,6 +21,8 @@ _discovered = False
 
 
 def register_task(info: TaskInfo) -> Callable[[TaskFactory], TaskFactory]:
+    check_name(info.name, "task name")  # it names the task's files in a run directory
+
     def wrap(factory: TaskFactory) -> TaskFactory:
         _FACTORIES.register(info.name, factory)
         _INFOS[info.name] = info
@@ -85,6 +88,10 @@ def load_definitions(path: Path) -> list[str]:
         where = f"{path}: task {number}"
         if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
             raise TaskError(f"{where}: a definition is a mapping with at least `name`, got {entry!r}")
+        try:
+            check_name(entry["name"], "`name`")
+        except InvalidNameError as exc:
+            raise TaskError(f"{where}: {exc}") from exc
         fmt = str(entry.get("format", DEFAULT_FORMAT))
         if fmt not in _FORMATS:
             raise TaskError(f"{where}: unknown format {fmt!r}: {did_you_mean(fmt, _FORMATS.names())}")

@@ -150,6 +150,7 @@ class LikelihoodResult:
     logprob: float  # natural-log probability of the continuation tokens, summed
     n_tokens: int
     error: Optional[str] = None
+    error_kind: str = "model"  # as Response.error_kind: "media" or "data" where the input, not the model, failed
 
     @property
     def mean_nll(self) -> float:

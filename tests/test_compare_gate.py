@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from s3eval.cli import main
@@ -73,11 +74,47 @@ def test_gate_test_and_tolerance_modes(tmp_path, snapshot, capsys):
     baseline = tmp_path / "good.csv"
     # P(X ≤ 8 | n = 10, p = 1.0) = 0 < alpha: any drop from a perfect baseline is significant.
     assert main(["gate", str(worse), "--baseline", str(baseline)]) == 1
-    assert "FAIL mmmu_val: 8/10 = 0.8000 vs baseline 1.0000" in capsys.readouterr().out
+    assert "FAIL mmmu_val: accuracy 8/10 items = 0.8000 vs baseline 1.0000" in capsys.readouterr().out
     assert main(["gate", str(good), "--baseline", str(baseline)]) == 0
     assert main(["gate", str(worse), "--baseline", str(baseline), "--mode", "tolerance", "--tolerance", "0.25"]) == 0
     assert main(["gate", str(broken), "--baseline", str(tmp_path / "worse.csv")]) == 1
     # 8/10 against a 0.8 baseline: P(X ≤ 8 | 10, 0.8) = 0.62 ≥ 0.05.
     capsys.readouterr()
     assert main(["gate", str(worse), "--baseline", str(tmp_path / "worse.csv")]) == 0
-    assert "P(≤ 8 correct | baseline rate) = 0.624" in capsys.readouterr().out
+    assert "P(≤ 8 | baseline rate) = 0.624" in capsys.readouterr().out
+
+
+def test_gate_skips_tasks_without_a_baseline_row_unless_all_are_required(tmp_path, snapshot, capsys):
+    good = make_run(tmp_path, snapshot, "ABCDABCDAB", "good")
+    other = tmp_path / "other.csv"
+    other.write_text((tmp_path / "good.csv").read_text().replace(",mmmu_val,", ",mmmu_dev,"))
+    assert main(["gate", str(good), "--baseline", str(other)]) == 0
+    assert capsys.readouterr().out == f"SKIP mmmu_val: no baseline row for task 'mmmu_val' in {other}\n"
+    assert main(["gate", str(good), "--baseline", str(other), "--require-all"]) == 1
+    assert capsys.readouterr().out.startswith("FAIL mmmu_val: no baseline row")
+    assert main(["gate", str(good), "--baseline", str(other), "--task", "mmmu_val,nope"]) == 2
+    assert "has no task 'nope'" in capsys.readouterr().err
+
+
+def test_compare_of_non_mmmu_runs_groups_each_task_its_own_way_and_names_the_runs(tmp_path, capsys):
+    def sanity_run(answer, name, **task_args):
+        config = RunConfig(model="constant", model_args={"answer": answer},
+                           tasks=[TaskSpec("sanity_image", task_args), TaskSpec("sanity_audio", task_args)], limit=4,
+                           output_dir=str(tmp_path / "runs"), leaderboard=None, run_name=name)  # fmt: skip
+        return run(config, show_progress=False).run_dir
+
+    a, b = sanity_run("A", "ra"), sanity_run("B", "rb", media="withhold")
+    assert main(["compare", str(a), str(b)]) == 2  # the media mode differs: refused, naming it
+    assert "prompt_mode" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b), "--allow-mismatch"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("A: ra: model constant") and out[0].endswith(f", {a}")
+    assert out[1].startswith("B1: rb: model constant") and out[1].endswith(f", {b}")
+    assert out[2].startswith("compared with --allow-mismatch although they differ: rb: sanity_audio prompt_mode")
+    folder = a / "compare-rb"
+    table = pd.read_csv(folder / "compare.csv")
+    assert set(table["task"]) == {"sanity_image", "sanity_audio"} and table["mismatch"].str.contains("prompt_mode").all()
+    assert set(table.loc[table["group_kind"] != "overall", "group_kind"]) == {"modality"}
+    html = (folder / "compare.html").read_text()
+    assert "<li>ra: model constant" in html and "Compared with --allow-mismatch" in html
+    assert (folder / "compare.png").stat().st_size > 10_000

@@ -52,14 +52,17 @@ def test_cli_run_with_config_overridden_by_flags(tmp_path, mmmu_mini, capsys):
     assert "mmmu_val" in capsys.readouterr().out
     assert main(["rescore", str(tmp_path / "runs" / "r1"), "--output", str(tmp_path / "s.json")]) == 0
     rescored = json.loads((tmp_path / "s.json").read_text())
-    assert rescored["mmmu_val"] == results["tasks"]["mmmu_val"]["summary"]
+    assert rescored["mmmu_val"]["summary"] == results["tasks"]["mmmu_val"]["summary"]
+    assert rescored["mmmu_val"]["arguments"] == {"subjects": "Science"}
 
 
 def test_cli_rescore_official(official, capsys):
     code = main(["rescore", str(official / "example_outputs/qwen_vl/total_val_output.json"), "--task", "mmmu_val",
                  "--answer-key", str(official / "answer_dict_val.json"), "--task-arg", "answer_key=pre-2023-12-14"])  # fmt: skip
     assert code == 0
-    assert capsys.readouterr().out.startswith("mmmu_val: accuracy 35.9 (323/900)")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "mmmu_val: task rebuilt from flags (answer_key=pre-2023-12-14)"
+    assert out[1].startswith("mmmu_val: accuracy 35.9 (323/900)")
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -76,3 +79,19 @@ def test_help_mentions_every_subcommand(capsys):
     out = capsys.readouterr().out
     for command in ("run", "rescore", "leaderboard", "tasks"):
         assert command in out
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path):
+    folder = tmp_path / "configs"
+    (folder / "snap").mkdir(parents=True)
+    (folder / "run.yaml").write_text("model: s3\nmodel_args: {checkpoint: builtin:sanity, base: snap}\n"
+                                     "tasks: [mmmu_val]\ndata: snap\noutput_dir: out\nleaderboard: out/lb.csv\n"
+                                     "define: [defs.yaml]\n")  # fmt: skip
+    cfg = load_config(folder / "run.yaml")
+    assert (cfg.data, cfg.output_dir, cfg.leaderboard) == (str(folder / "snap"), str(folder / "out"),
+                                                           str(folder / "out" / "lb.csv"))  # fmt: skip
+    assert cfg.define == [str(folder / "defs.yaml")]
+    # A hub id or a built-in name is not a path beside the file: left as given.
+    assert cfg.model_args == {"checkpoint": "builtin:sanity", "base": str(folder / "snap")}
+    (folder / "hub.yaml").write_text("tasks: [mmmu_val]\ndata: MMMU/MMMU\n")
+    assert load_config(folder / "hub.yaml").data == "MMMU/MMMU"

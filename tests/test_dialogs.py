@@ -3,6 +3,7 @@ proxy, the integral score."""
 
 import json
 
+import pandas as pd
 import pytest
 
 from s3eval.config import RunConfig, TaskSpec
@@ -29,7 +30,8 @@ def define(tmp_path, dialogs=TWO_DIALOGS, **extra) -> str:
 
 
 def go(tmp_path, name, model="recording", **kw):
-    config = RunConfig(model=model, tasks=[TaskSpec(name)], output_dir=str(tmp_path / "runs"), leaderboard=None, **kw)
+    kw.setdefault("leaderboard", None)
+    config = RunConfig(model=model, tasks=[TaskSpec(name)], output_dir=str(tmp_path / "runs"), **kw)
     outcome = run(config, show_progress=False)
     return outcome, {r["sample_id"]: r for r in read_jsonl(outcome.run_dir / f"samples_{name}.jsonl")}
 
@@ -84,11 +86,29 @@ def test_integral_and_proxy_by_hand(tmp_path):
     # d1: no word in common with "Paris"; every candidate costs 1 nat per word, a tie, so the reference is not
     # strictly likeliest: every turn scores 0.
     assert [records[f"d1/{k}"]["score"] for k in (1, 2, 3)] == [0.0, 0.0, 0.0]
-    headline = outcome.results["tasks"][name]["summary"]["headline"]
+    result = outcome.results["tasks"][name]
+    headline, details = result["headline"], result["headline"]["details"]
     # integral = 0.1 · 0.75 (text) + 0.4 · 0 (image+audio); the two types carry 0.5 of the weight.
     assert headline["metric"] == "integral" and headline["score"] == pytest.approx(0.075, abs=1e-12)
-    assert headline["weight_covered"] == pytest.approx(0.5)
-    assert headline["meteor"] == pytest.approx(0.25) and headline["hidden_metric_PROXY"] == pytest.approx(0.5)
+    assert (headline["kind"], headline["unit"], headline["n_units"], headline["aggregation"]) == (
+        "graded", "dialog", 2, "weighted")
+    assert headline["interval"] is None and (result["kind"], result["unit"]) == ("graded", "dialog")
+    assert details["weight_covered"] == pytest.approx(0.5) and details["turns"] == 4
+    assert details["meteor"] == pytest.approx(0.25) and details["hidden_metric_PROXY"] == pytest.approx(0.5)
+
+
+def test_a_dialog_row_states_its_unit_and_gets_no_binomial_interval(tmp_path):
+    # Found: a dialog run's mean turn score (0.1875 over 16 turns) got a binomial 95 % interval in the leaderboard.
+    from s3eval import leaderboard
+
+    name = define(tmp_path)
+    go(tmp_path, name, model="constant", model_args={"answer": "Paris"}, leaderboard=str(tmp_path / "lb.csv"))
+    row = leaderboard.read(tmp_path / "lb.csv").iloc[-1]
+    assert (row["metric"], row["metric_kind"], row["unit"], row["n"], row["n_items"]) == (
+        "integral", "graded", "dialog", 2, 4)
+    assert pd.isna(row["ci_low"]) and pd.isna(row["ci_high"]) and row["ci_method"] == ""
+    line = next(l for l in leaderboard.format_table(leaderboard.read(tmp_path / "lb.csv")).splitlines() if name in l)
+    assert "–" not in line and " 7.5 " in line and "dialog" in line
 
 
 def test_meteor_only_when_the_proxy_is_off(tmp_path):
@@ -97,7 +117,30 @@ def test_meteor_only_when_the_proxy_is_off(tmp_path):
     assert records["d1/1"]["candidates"] == [] and records["d1/1"]["metric"] == "meteor"
     # "a picture" vs itself: 2 matches in 1 chunk, penalty 0.5 · (1/2)^3 = 0.0625 → 0.9375.
     assert records["d1/1"]["score"] == pytest.approx(0.9375, abs=1e-12)
-    assert outcome.results["tasks"][name]["summary"]["headline"]["metric"] == "integral_meteor_only"
+    assert outcome.results["tasks"][name]["headline"]["metric"] == "integral_meteor_only"
+
+
+def test_rescore_keeps_the_runs_task_arguments(tmp_path, capsys):
+    # Found: a run made with proxy=false came back from rescore as `integral` with both halves zero.
+    from s3eval.cli import main
+    from s3eval.rescore import TaskOverrides, rescore_path
+
+    name = define(tmp_path)
+    config = RunConfig(model="replay", model_args={"responses": str(_replies(tmp_path))},
+                       tasks=[TaskSpec(name, {"proxy": "false"})], output_dir=str(tmp_path / "runs"), leaderboard=None)
+    outcome = run(config, show_progress=False)
+    recorded = outcome.results["tasks"][name]
+    [again] = rescore_path(outcome.run_dir)
+    assert again.result.headline == outcome.tasks[0].headline and again.result.arguments == {"proxy": "false"}
+    assert again.result.headline.metric == "integral_meteor_only" and again.source == "the run's arguments"
+    assert again.result.summary == recorded["summary"]
+    # Flags override what the run recorded, and the override is recorded with the result.
+    [overridden] = rescore_path(outcome.run_dir, overrides=TaskOverrides({"proxy": "true"}))
+    assert overridden.result.arguments == {"proxy": "true"} and overridden.source == "the run's arguments + flags"
+    assert overridden.result.headline.metric == "integral"
+    assert main(["rescore", str(outcome.run_dir), "--task-arg", "proxy=false"]) == 0
+    out = capsys.readouterr().out
+    assert f"{name}: task rebuilt from the run's arguments + flags (proxy=false)" in out and "integral_meteor_only" in out
 
 
 def _replies(tmp_path):
@@ -221,8 +264,8 @@ def test_rescore_and_compare_dialog_runs_without_a_model(tmp_path):
     name = define(tmp_path)
     paris, _ = go(tmp_path, name, model="constant", model_args={"answer": "Paris"})
     recorded, _ = go(tmp_path, name)
-    [again] = rescore_path(paris.run_dir, None, None, seed=42, drop_missing=False)
-    assert again.summary["headline"] == paris.results["tasks"][name]["summary"]["headline"]
+    [again] = rescore_path(paris.run_dir)
+    assert again.result.to_dict()["headline"] == paris.results["tasks"][name]["headline"]
     rows, flips = compare_runs([load_run(paris.run_dir), load_run(recorded.run_dir)])
     overall = next(r for r in rows if r["group_kind"] == "overall")
     assert overall["test"] == "sign-flip" and overall["n"] == 4  # graded scores: METEOR halves

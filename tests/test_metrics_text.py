@@ -122,8 +122,8 @@ def _ten(k: int, hit: str = "2", miss: str = "3") -> list[str]:
         ("the dog", ["the dog"] * 9 + ["dog"], 0.3),
         # Three answers, k=1: matching one sees 0, the two others see 1 -> (0 + 1/3 + 1/3) / 3 = 2/9.
         ("cat", ["cat", "dog", "cow"], 2 / 9),
-        # Deviation: GT also gets \n/\t -> " " and strip; ten "yes\n" -> "yes" (identical) -> k=10 -> 1.
-        ("yes", ["yes\n"] * 10, 1.0),
+        # GT whitespace is kept (official 2017 code): ten identical "yes\n" stay as stored; "yes" matches none -> 0.
+        ("yes", ["yes\n"] * 10, 0.0),
         # Deviation: a single answer is compared as stored with the normalised prediction.
         ("Yes", ["yes"], 1.0),  # "Yes" -> "yes" == "yes"
         ("yes", ["Yes"], 0.0),  # a lone (hence "all identical") answer is not normalised

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from s3eval import leaderboard
 from s3eval.cli import main
 from s3eval.config import RunConfig, TaskSpec
 from s3eval.runner import run
@@ -65,8 +66,9 @@ def test_a_set_registered_from_yaml_alone_runs_through_the_cli(tmp_path, capsys)
                  "--output-dir", str(tmp_path / "runs"), "--leaderboard", str(tmp_path / "lb.csv"), "--quiet"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0 and "my_cli_set: accuracy 50.0 (1/2)" in out  # B is right for item 2 only
-    row = (tmp_path / "lb.csv").read_text().splitlines()[1]
-    assert row.endswith(",choice_letter,0.5")
+    row = leaderboard.read(tmp_path / "lb.csv").iloc[0]
+    assert (row["metric"], row["score"], row["unit"], row["n"], row["ci_method"]) == ("choice_letter", 0.5, "item", 2,
+                                                                                      "wilson")
     run_dir = next((tmp_path / "runs").iterdir())
     assert main(["rescore", str(run_dir), *args]) == 0 and "accuracy 50.0 (1/2)" in capsys.readouterr().out
 
@@ -88,9 +90,38 @@ def test_circular_evaluation_rotates_options_and_needs_every_rotation_right(tmp_
                                                    ["green", "red", "blue"]]  # fmt: skip
     assert [r["gold"] for r in records] == ["A", "C", "B", "B", "A"]
     assert [r["correct"] for r in records] == [True, False, False, False, True]
-    headline = outcome.results["tasks"][name]["summary"]["headline"]
-    assert headline == {"metric": "circular_accuracy", "score": 0.0, "n_questions": 2, "questions_all_correct": 0,
-                        "rotation_accuracy": 0.4}  # fmt: skip
+    headline = outcome.results["tasks"][name]["headline"]
+    assert {k: headline[k] for k in ("metric", "score", "kind", "unit", "n_units", "details")} == {
+        "metric": "circular_accuracy", "score": 0.0, "kind": "right_wrong", "unit": "question", "n_units": 2,
+        "details": {"rotations": 5, "rotation_accuracy": 0.4}}  # fmt: skip
+    assert headline["interval"]["method"] == "wilson" and headline["interval"]["low"] == 0.0
+
+
+@pytest.mark.parametrize("answer,parsed,rule", [
+    ("(A)", "A", "letter"),
+    ("**A**", "A", "letter"),
+    ("red", "A", "option_text"),
+    ("I am not sure", None, "unreadable"),
+])  # fmt: skip
+def test_circular_rotations_are_read_strictly_and_the_rule_recorded(tmp_path, answer, parsed, rule):
+    name = define(tmp_path, circular=True)
+    outcome, records = go(tmp_path, name, answer=answer)
+    first = records[0]
+    assert (first["parsed"], first["parse_rule"], first["fallback"], first["metric"]) == (parsed, rule, False,
+                                                                                          "circular_choice")
+    # An unreadable answer fails its rotation: no random letter can pass it.
+    assert outcome.results["tasks"][name]["summary"]["overall"]["n_fallback"] == 0
+    if parsed is None:
+        assert not any(r["correct"] for r in records)
+
+
+def test_options_that_name_letters_are_not_rotated(tmp_path):
+    rows = [{"id": "1", "question": "Which?", "image": "images/a.png", "choices": ["red", "blue", "Both A and B"],
+             "answer": "C"}, {"id": "2", "question": "Which?", "image": "images/a.png", "choices": ["x", "y"], "answer": "A"}]
+    name = define(tmp_path, rows=rows, circular=True)
+    outcome, records = go(tmp_path, name, answer="C")
+    assert [r["sample_id"] for r in records] == ["1@0", "2@0", "2@1"]
+    assert outcome.results["tasks"][name]["headline"]["n_units"] == 2
 
 
 def test_choice_by_likelihood_scores_option_texts_without_generating(tmp_path):
@@ -115,7 +146,8 @@ def test_open_metrics_by_definition(tmp_path, metric, answer, rows, expected):
     _, records = go(tmp_path, name, answer=answer)
     # "Two" → "2": 8 of the 10 answers are "2", so every leave-one-out subset has ≥ 3 matches; "3" matches 2
     # answers: (2 · min(1, 1/3) + 8 · min(1, 2/3)) / 10 = 0.6.
-    assert records[0]["score"] == pytest.approx(expected, abs=1e-12) and records[0]["metric"] == metric
+    assert records[0]["score"] == pytest.approx(expected, abs=1e-12)
+    assert records[0]["metric"] == {"vqa_accuracy": "vqa_accuracy_2017"}.get(metric, metric)
 
 
 @pytest.mark.parametrize("line, problem", [
@@ -225,7 +257,7 @@ def test_vqav2_official_files_with_soft_accuracy(tmp_path):
     assert [r["score"] for r in records] == [1.0, 0.0]
     groups = outcome.results["tasks"][name]["summary"]["groups"]
     assert list(groups["category"]) == ["number", "yes/no"] and list(groups["subcategory"]) == ["how many", "is it"]
-    assert records[0]["groups"]["modality"] == "image" and records[0]["metric"] == "vqa_accuracy"
+    assert records[0]["groups"]["modality"] == "image" and records[0]["metric"] == "vqa_accuracy_2017"
 
 
 def test_clotho_aqa_csv_groups_annotators_and_keeps_confident_answers(tmp_path):

@@ -50,8 +50,11 @@ def test_run_results_leaderboard_rescore_agree(tmp_path, mmmu_mini):
         "Tech and Engineering",
     }  # fmt: skip
 
-    (again,) = rescore_path(outcome.run_dir, None, None, 42, False)
-    assert again.summary == task["summary"]
+    (again,) = rescore_path(outcome.run_dir)
+    rescored = again.result.to_dict()
+    # The gold hash is over the loaded dataset, which rescore does not read.
+    assert rescored["settings"].pop("answer_key_hash") is None and task["settings"].pop("answer_key_hash")
+    assert rescored == task and again.source == "the run's arguments"
 
 
 def test_replay_model_with_fallbacks_rescore_identically(tmp_path, mmmu_mini):
@@ -69,7 +72,7 @@ def test_replay_model_with_fallbacks_rescore_identically(tmp_path, mmmu_mini):
     assert records["validation_Math_1"]["error_kind"] == "model"
     overall = outcome.results["tasks"]["mmmu_val"]["summary"]["overall"]
     assert (overall["n"], overall["n_fallback"], overall["n_error"]) == (6, 3, 2)
-    (again,) = rescore_path(outcome.run_dir / "samples_mmmu_val.jsonl", None, None, 42, False)
+    (again,) = rescore_path(outcome.run_dir / "samples_mmmu_val.jsonl")
     assert [r.parsed for r in again.records] == [records[r.sample_id]["parsed"] for r in again.records]
     # Replaying the run's own JSONL reproduces it.
     cfg2 = config(tmp_path, mmmu_mini, model="replay",

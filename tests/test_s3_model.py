@@ -78,7 +78,7 @@ def test_corrupt_media_is_a_per_sample_error(tiny_model):
     broken = Request("t", "bad", "Describe this image.", (Media("image", "image_1", data=b"\x89PNG truncated"),))
     good = requests()[0]
     responses = tiny_model.generate([broken, good])
-    assert responses[0].error.startswith("image_1: cannot decode image") and responses[0].text is None
+    assert responses[0].error.startswith("image_1 (bytes): cannot decode image") and responses[0].text is None
     assert responses[0].error_kind == "media"
     assert responses[1].error is None and responses[1].text == tiny_model.generate([good])[0].text
 

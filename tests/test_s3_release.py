@@ -71,5 +71,5 @@ def test_corrupt_image_in_a_run_is_a_recorded_error(tiny_release, tmp_path):
     outcome = run(config, show_progress=False)
     records = list(read_jsonl(outcome.run_dir / "samples_mmmu_val.jsonl"))
     assert [r["error_kind"] for r in records] == [None, "media", None]
-    assert records[1]["error"].startswith("image_1: cannot decode image") and records[1]["correct"] is False
+    assert records[1]["error"].startswith("image_1 (bytes): cannot decode image") and records[1]["correct"] is False
     assert outcome.results["tasks"]["mmmu_val"]["summary"]["overall"]["n_error"] == 1

@@ -59,7 +59,7 @@ def test_wrong_projector_shape(release):
 def test_corrupt_projector_file(release):
     checkpoint, base = release
     (checkpoint / "projections" / "modality_adapters.pt").write_bytes(b"not a zip")
-    assert "modality_adapters.pt: unreadable" in problems(checkpoint, base)
+    assert "modality_adapters.pt: not a torch.save (zip) file (it starts with b'not a zi')" in problems(checkpoint, base)
 
 
 def test_wrong_vocabulary_size(release):

@@ -79,6 +79,13 @@ def test_instance_weighted_and_ordered_groups():
     ("exact_match", dict(answer_type="open", gold=["yes"], response="Yep."), (1.0, True, "Yep.")),
     ("token_set", dict(choices=("A woman", "A man"), gold="A woman", response="a woman"), (1.0, True, "a woman")),
     ("vqa_accuracy", dict(answer_type="open", gold=["2"] * 2 + ["3"] * 8, response="two"), (0.6, None, "two")),
+    # Officially (2017 code) ground truths keep their whitespace; the 2021 code trims them.
+    ("vqa_accuracy_2017", dict(answer_type="open", gold=["x-ray"] * 4 + [" \tx-ray"], response="x-ray"),
+     (1.0, None, "x-ray")),
+    ("vqa_accuracy_2021", dict(answer_type="open", gold=["x-ray"] * 4 + [" \tx-ray"], response="x-ray"),
+     (1.0, None, "x-ray")),
+    ("circular_choice", dict(choices=("x", "y"), gold="B", response="(B)"), (1.0, True, "B")),
+    ("circular_choice", dict(choices=("x", "y"), gold="A", response="no idea"), (0.0, False, None)),
     # METEOR of a 1-word exact hit is 0.5 (one chunk per match); the proxy half is 1: mean 0.75.
     ("meteor+likelihood_proxy", dict(answer_type="open", gold=["Paris"], response="Paris", candidate_nll=[0.0, 1.0]),
      (0.75, None, "Paris")),
@@ -111,3 +118,23 @@ def test_graded_scores_average_into_accuracy():
     score_records(records)
     overall = summarize(records, ["group"])["overall"]
     assert overall["accuracy"] == pytest.approx((0.6 + 0.6 + 1.0) / 3) and overall["correct"] == 0
+
+
+def test_every_metric_declares_its_kind_and_aggregation():
+    from s3eval.scoring import GRADED, RIGHT_WRONG, kind_of, metrics
+
+    assert {name: m.kind for name, m in metrics().items()} == {
+        "parser": RIGHT_WRONG, "circular_choice": RIGHT_WRONG, "choice_likelihood": RIGHT_WRONG,
+        "likelihood_proxy": RIGHT_WRONG, "vqa_accuracy_2017": GRADED, "vqa_accuracy_2021": GRADED,
+        "exact_match": RIGHT_WRONG, "token_set": RIGHT_WRONG, "meteor": GRADED,
+    }  # fmt: skip
+    assert {m.aggregation for m in metrics().values()} == {"mean"}
+    assert kind_of("meteor+likelihood_proxy") == GRADED and kind_of(None) == RIGHT_WRONG
+    assert kind_of("vqa_accuracy") == GRADED  # records written before the versions existed
+
+
+def test_an_unknown_metric_is_a_user_error():
+    from s3eval.errors import S3evalError
+
+    with pytest.raises(S3evalError, match="unknown metric 'meteorr': did you mean 'meteor'"):
+        score_records([rec("1", "x", metric="meteorr")])

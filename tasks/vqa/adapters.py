@@ -49,7 +49,7 @@ def _mmau(row: Any) -> Any:
 def _json_list(path: Path) -> list[tuple[int, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ItemError(f"cannot read {path} as JSON: {exc}") from exc
     if not isinstance(data, list):
         raise ItemError(f"{path}: expected a JSON list of items")
@@ -59,7 +59,7 @@ def _json_list(path: Path) -> list[tuple[int, Any]]:
 def _json_object(path: Path, key: str) -> Any:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ItemError(f"cannot read {path} as JSON: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get(key), list):
         raise ItemError(f"{path}: expected a JSON object with a `{key}` list")
@@ -87,8 +87,8 @@ def _clotho_aqa(path: Path, annotations: Optional[Path]) -> list[tuple[int, Any]
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             table = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise ItemError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ItemError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     missing = {"file_name", "QuestionText", "answer"} - set(table[0] if table else {})
     if missing:
         raise ItemError(f"{path}: not a Clotho-AQA CSV (missing columns {sorted(missing)})")

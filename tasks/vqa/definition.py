@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from s3eval.metrics import vqa_accuracy
 from s3eval.registry import did_you_mean
 from s3eval.task import TaskError
 
@@ -28,7 +29,9 @@ METRICS = {
     "choice_letter": ("choice", None),  # the shared answer parser (letters)
     "choice_likelihood": ("choice", "choice_likelihood"),
     "token_set": ("choice", "token_set"),  # free text matched against the option texts (MMAU)
-    "vqa_accuracy": ("open", "vqa_accuracy"),
+    # VQAv2 soft accuracy: the official code's default version (README), or a version named explicitly.
+    "vqa_accuracy": ("open", f"vqa_accuracy_{vqa_accuracy.DEFAULT_VERSION}"),
+    **{f"vqa_accuracy_{v}": ("open", f"vqa_accuracy_{v}") for v in vqa_accuracy.VERSIONS},
     "exact_match": ("open", "exact_match"),
     "meteor": ("open", "meteor"),
 }
@@ -42,6 +45,9 @@ SUFFIXES = {
     "meteor": "",
 }
 DEFAULT_TOKENS = {"choice_letter": 8, "token_set": 16, "vqa_accuracy": 16, "exact_match": 8, "meteor": 32}
+for _version in vqa_accuracy.VERSIONS:  # the versions ask the same question; only the scoring differs
+    SUFFIXES[f"vqa_accuracy_{_version}"] = SUFFIXES["vqa_accuracy"]
+    DEFAULT_TOKENS[f"vqa_accuracy_{_version}"] = DEFAULT_TOKENS["vqa_accuracy"]
 KEYS = {"name", "format", "path", "modality", "question_type", "metric", "layout", "circular", "media_root",
         "prompt_suffix", "max_new_tokens", "description", "annotations"}  # fmt: skip
 
@@ -105,6 +111,9 @@ def parse_definition(entry: Mapping[str, Any], base: Path) -> SetDefinition:
     tokens = entry.get("max_new_tokens")
     if tokens is not None and (not isinstance(tokens, int) or tokens < 1):
         raise TaskError(f"`max_new_tokens` must be a positive integer, got {tokens!r}")
+    for key in ("prompt_suffix", "description", "media_root", "annotations"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise TaskError(f"`{key}` must be a string, got {entry[key]!r}")
     media_root, annotations = entry.get("media_root"), entry.get("annotations")
     if annotations is not None and not (isinstance(annotations, str) and (base / annotations).is_file()):
         raise TaskError(f"`annotations` file {annotations!r} not found (relative to the YAML file)")

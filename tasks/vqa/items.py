@@ -10,8 +10,9 @@ A set is a folder with ``questions.jsonl`` (one JSON object per line) and the me
 Fields of a line:
 
 - ``id`` (string or integer, unique) and ``question`` (string): required.
-- ``image`` / ``audio``: a path or a list of paths, relative to the folder (absolute paths work too). The
-  media are shown after the question, images before audio, each list in order.
+- ``image`` / ``audio``: a path or a list of paths, relative to the folder; a path that leads outside it is
+  refused unless the definition sets ``media_root:`` (then paths are relative to, and must stay inside, that
+  folder). The media are shown after the question, images before audio, each list in order.
 - ``choices``: a list of 2 to 26 option texts makes the item multiple choice (options lettered A, B, …).
 - ``answer``: for multiple choice the option letter or the option's text; for open questions a string or a
   list of strings, every one acceptable (VQA soft accuracy expects the annotators' answers, usually 10).
@@ -60,13 +61,19 @@ def _paths(value: Any, key: str, root: Path) -> tuple[Path, ...]:
     values = value if isinstance(value, list) else [value]
     if not all(isinstance(v, str) and v for v in values):
         raise ItemError(f"`{key}` must be a path or a list of paths")
-    out = []
-    for v in values:
-        path = root / v
-        if not path.is_file():
-            raise ItemError(f"`{key}` file {v!r} not found under {root}")
-        out.append(path)
-    return tuple(out)
+    return tuple(media_path(v, key, root) for v in values)
+
+
+def media_path(value: str, key: str, root: Path) -> Path:
+    """``value`` resolved under ``root``; a path that leaves ``root`` (``../``, an absolute path elsewhere, a link
+    out) is refused: a set's lines must not read arbitrary files. ``media_root:`` in the definition sets ``root``."""
+    path = (root / value).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ItemError(f"`{key}` path {value!r} leaves the media folder {root}; move the file inside it or set "
+                        f"`media_root:` in the task definition to a folder that holds it")  # fmt: skip
+    if not path.is_file():
+        raise ItemError(f"`{key}` file {value!r} not found under {root}")
+    return path
 
 
 def _answer(row: Mapping[str, Any], choices: tuple[str, ...]) -> Union[str, tuple[str, ...], None]:
@@ -119,11 +126,17 @@ def parse_row(row: Any, root: Path) -> Item:
 def read_rows(path: Path) -> list[tuple[int, Any]]:
     """(line number, parsed JSON or the ItemError) for every non-blank line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ItemError(f"cannot read {path}: {exc.strerror or exc}") from exc
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.append((number, ItemError(f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                                          f"save the file as UTF-8")))  # fmt: skip
+            continue
         if line.strip():
             try:
                 out.append((number, json.loads(line)))

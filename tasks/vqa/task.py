@@ -4,10 +4,11 @@ names; optional circular evaluation for multiple choice."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from s3eval.metrics import circular
-from s3eval.scoring import version_of
+from s3eval.results import Headline, mean_headline
+from s3eval.scoring import RIGHT_WRONG, version_of
 from s3eval.task import Task, TaskError, TaskInfo, TaskOptions, default_headline
 from s3eval.types import Media, Record, Request, Sample, letters_for
 
@@ -32,7 +33,13 @@ class QATask(Task):
 
     @property
     def scoring_metric(self) -> Optional[str]:
+        if self.definition.circular and self.definition.metric == "choice_letter":
+            return "circular_choice"  # a rotation is read strictly: no random letter can pass it
         return METRICS[self.definition.metric][1]
+
+    @property
+    def unit(self) -> str:  # type: ignore[override]
+        return "question" if self.definition.circular else "item"
 
     def settings(self) -> dict[str, Any]:
         d = self.definition
@@ -66,7 +73,9 @@ class QATask(Task):
         metadata = {**item.labels, "modality": d.modality, "hint": item.hint}
         if d.question_type == "open":
             return [Sample(item.id, item.question, "open", gold=item.answer, media=media, metadata=metadata)]
-        rotations = circular.rotations(list(range(len(item.choices)))) if d.circular else [list(range(len(item.choices)))]
+        order = list(range(len(item.choices)))
+        # Options that name option letters ("Both A and B") would change meaning when rotated: asked once.
+        rotations = circular.rotations(order) if d.circular and not circular.keeps_order(item.choices, item.answer) else [order]
         samples = []
         for k, order in enumerate(rotations):
             choices = tuple(item.choices[i] for i in order)
@@ -92,14 +101,15 @@ class QATask(Task):
     def groups(self, sample: Sample) -> dict[str, str]:
         return {k: sample.metadata[k] for k in self.group_kinds if sample.metadata.get(k)}
 
-    def headline(self, records: Sequence[Record], summary: Mapping[str, Any]) -> dict[str, Any]:
+    def headline(self, records: Sequence[Record]) -> Headline:
         if not self.definition.circular:
-            return {**default_headline(summary), "metric": self.definition.metric}
+            return default_headline(records, metric=self.definition.metric)
         units = circular.all_correct((r.unit or r.sample_id, bool(r.correct)) for r in records)
-        passed = sum(units.values())
-        return {"metric": "circular_accuracy", "score": passed / len(units) if units else None,
-                "n_questions": len(units), "questions_all_correct": passed,
-                "rotation_accuracy": summary["overall"]["accuracy"]}  # fmt: skip
+        rotations = sum(bool(r.correct) for r in records) / len(records) if records else None
+        return mean_headline("circular_accuracy", {u: float(ok) for u, ok in units.items()}, kind=RIGHT_WRONG,
+                             unit="question", details={"rotations": len(records), "rotation_accuracy": rotations},
+                             definition="share of questions whose every rotation was answered right (MMBench "
+                                        "CircularEval); an unreadable answer fails its rotation")  # fmt: skip
 
 
 def definition_info(d: SetDefinition, source: str) -> TaskInfo:

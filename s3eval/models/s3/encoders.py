@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 from typing import Optional, Sequence
 
@@ -33,10 +34,28 @@ IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
 # Bump when preprocessing changes: it is part of the feature-cache key.
 PREPROCESSING_VERSION = "s3-imagebind-1"
+# Kaldi fbank needs one whole 25 ms window at 16 kHz; ImageBind's transform asserts on anything shorter.
+MIN_AUDIO_SAMPLES = 400
 
 
 class MediaError(ValueError):
     """A media item that cannot be decoded; becomes a per-sample error record."""
+
+
+def media_label(media: Media) -> str:
+    """``image_1 (/data/x.png)``, or ``image_1 (bytes)`` for media given as bytes: how messages name media."""
+    return f"{media.name} ({media.path if media.data is None and media.path else 'bytes'})"
+
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _reason(exc: BaseException) -> str:
+    """A decoder's message without object reprs (``<_io.BytesIO object at 0x…>``) or a repeated file path."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = _OBJECT_REPR.sub("", str(exc)).strip()
+    return text or type(exc).__name__
 
 
 def import_imagebind():
@@ -79,8 +98,8 @@ def image_tensor(media: Media, transform=None) -> torch.Tensor:
         data = media.read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             rgb = image.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"{media.name}: cannot decode image ({type(exc).__name__}: {exc})") from exc
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError, EOFError) as exc:
+        raise MediaError(f"{media_label(media)}: cannot decode image: {_reason(exc)}") from exc
     return (transform or _vision_transform())(rgb)
 
 
@@ -90,10 +109,10 @@ def read_waveform(media: Media) -> tuple[torch.Tensor, int]:
 
     try:
         data, rate = soundfile.read(io.BytesIO(media.read_bytes()), dtype="float32", always_2d=True)
-    except (OSError, RuntimeError, ValueError, soundfile.LibsndfileError) as exc:
-        raise MediaError(f"{media.name}: cannot decode audio ({type(exc).__name__}: {exc})") from exc
+    except (OSError, RuntimeError, ValueError, EOFError, soundfile.LibsndfileError) as exc:
+        raise MediaError(f"{media_label(media)}: cannot decode audio: {_reason(exc)}") from exc
     if data.shape[0] == 0:
-        raise MediaError(f"{media.name}: audio has no samples")
+        raise MediaError(f"{media_label(media)}: audio has no samples")
     return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
 
 
@@ -104,8 +123,16 @@ def audio_tensor(media: Media) -> torch.Tensor:
 
     data, _ = import_imagebind()
     waveform, rate = read_waveform(media)
+    samples = waveform.size(1)
     if rate != SAMPLE_RATE:
         waveform = torchaudio.functional.resample(waveform, orig_freq=rate, new_freq=SAMPLE_RATE)
+    if waveform.size(1) < MIN_AUDIO_SAMPLES:
+        resampled = "" if rate == SAMPLE_RATE else f", {waveform.size(1):,} at {SAMPLE_RATE:,} Hz"
+        raise MediaError(
+            f"{media_label(media)}: audio is too short: {samples:,} samples ({samples / rate:.4g} s at {rate:,} Hz"
+            f"{resampled}); ImageBind's audio transform needs at least {MIN_AUDIO_SAMPLES:,} samples at "
+            f"{SAMPLE_RATE:,} Hz ({MIN_AUDIO_SAMPLES / SAMPLE_RATE:g} s)"
+        )
     sampler = ConstantClipsPerVideoSampler(clip_duration=CLIP_DURATION, clips_per_video=CLIPS_PER_VIDEO)
     clips = []
     for start, end in data.get_clip_timepoints(sampler, waveform.size(1) / SAMPLE_RATE):
@@ -136,7 +163,13 @@ class MediaEncoder:
         self.calls = 0  # number of media items encoded (the feature cache makes this 0 on re-runs)
 
     def preprocess(self, media: Media) -> torch.Tensor:
-        return image_tensor(media, self.transform) if media.kind == "image" else audio_tensor(media)
+        try:
+            return image_tensor(media, self.transform) if media.kind == "image" else audio_tensor(media)
+        except MediaError:
+            raise
+        except Exception as exc:  # a decoder or transform failing on odd input is the item's fault, not the run's
+            raise MediaError(f"{media_label(media)}: cannot preprocess {media.kind}: {type(exc).__name__}: "
+                             f"{_reason(exc)}") from exc  # fmt: skip
 
     @torch.inference_mode()
     def encode(self, kind: str, inputs: Sequence[torch.Tensor]) -> torch.Tensor:

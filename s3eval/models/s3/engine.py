@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import torch
 
 from ...types import Media, Request
-from .encoders import MediaEncoder, MediaError
+from .encoders import MediaEncoder, MediaError, media_label
 from .feature_cache import FeatureCache
 from .projector import project
 from .prompt import N_MODALITY_EMBS, dialog_media, dialog_pieces, encode_pieces
@@ -49,6 +49,7 @@ class Components:
     device: torch.device
     dtype: torch.dtype
     system_prompt: str
+    context_length: Optional[int] = None  # the base's max_position_embeddings; None: unchecked
 
 
 def placeholder_runs(ids: Sequence[int], token_kind: dict[int, str]) -> list[tuple[int, int, str]]:
@@ -67,11 +68,20 @@ def placeholder_runs(ids: Sequence[int], token_kind: dict[int, str]) -> list[tup
     return runs
 
 
-def prepare(c: Components, request: Request) -> Prepared:
-    """Ids and media of a request, its dialog history included."""
+def prepare(c: Components, request: Request, extra_tokens: int = 0, extra_what: str = "to generate") -> Prepared:
+    """Ids and media of a request, its dialog history included. A prompt that with ``extra_tokens`` more (the
+    generation budget, or the continuation scored) exceeds the model's context is refused here, as a data error,
+    before anything reaches the model."""
     ids = encode_pieces(c.tokenizer, dialog_pieces(request, c.system_prompt))
     media = dialog_media(request)
     prepared = Prepared(ids=ids, media=media)
+    if c.context_length is not None and len(ids) + extra_tokens > c.context_length:
+        prepared.error, prepared.error_kind = (
+            f"prompt is {len(ids):,} tokens + {extra_tokens:,} {extra_what}; the model's context is "
+            f"{c.context_length:,} tokens",
+            "data",
+        )
+        return prepared
     token_kind = {token_id: kind for kind, token_id in c.media_token_ids.items()}
     runs = placeholder_runs(ids, token_kind)
     expected = [m.kind for m in media]
@@ -83,10 +93,15 @@ def prepare(c: Components, request: Request) -> Prepared:
         )
         return prepared
     prepared.runs = [start for start, _, _ in runs]
-    try:
-        prepared.media_hashes = [m.content_hash() for m in media]
-    except (OSError, ValueError) as exc:
-        prepared.error, prepared.error_kind = f"cannot read media: {exc}", "media"
+    hashes = []
+    for item in media:
+        try:
+            hashes.append(item.content_hash())
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            prepared.error, prepared.error_kind = f"{media_label(item)}: cannot read media: {reason}", "media"
+            return prepared
+    prepared.media_hashes = hashes
     return prepared
 
 

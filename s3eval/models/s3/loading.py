@@ -62,4 +62,5 @@ def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
         device=device,
         dtype=dtype,
         system_prompt=spec.system_prompt,
+        context_length=facts.context_length,
     )

@@ -11,11 +11,29 @@ from typing import Any, Optional, Sequence
 
 from ...provenance import tree_fingerprint
 from ...types import LikelihoodRequest, LikelihoodResult, Request, Response
-from ..base import Model, ModelIdentity
+from ..base import Model, ModelError, ModelIdentity, int_arg
 from . import engine
 from .prompt import EMPTY_ANSWER_FALLBACK
 from .spec import ARGUMENTS, S3Spec
 from .validate import validate_release
+
+
+def _checked_device(spec: S3Spec):
+    """The torch device the spec names; a malformed or absent device is a one-line error before anything loads."""
+    import torch
+
+    from .loading import resolve_device
+
+    try:
+        device = resolve_device(spec)
+    except (RuntimeError, ValueError):
+        message = f"model argument device must be a torch device such as cpu or cuda:0, got {spec.device!r}"
+        raise ModelError(message) from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        found = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA"
+        raise ModelError(f"model argument device is {spec.device or 'cuda'}, but this machine has {found}; "
+                         "use --device cpu")  # fmt: skip
+    return device
 
 
 class S3Model(Model):
@@ -25,15 +43,15 @@ class S3Model(Model):
     def __init__(self, spec: S3Spec, batch_size: Optional[int] = None) -> None:
         self.spec = spec
         self.batch_size = batch_size
+        device = _checked_device(spec)
         self.facts = validate_release(spec)
         self._components: Optional[engine.Components] = None
         self.backoffs = 0  # batch halvings after out-of-memory errors
         # Largest batch not known to exhaust memory: found automatically, starting from batch_size (or everything).
         self.memory_limit: Optional[int] = None
         release = [spec.tokenizer, spec.adapter, spec.projector, spec.imagebind, spec.base / "config.json"]
-        from .loading import resolve_device, resolve_dtype
+        from .loading import resolve_dtype
 
-        device = resolve_device(spec)
         self.identity = ModelIdentity(
             name="s3",
             checkpoint=str(spec.checkpoint),
@@ -51,8 +69,13 @@ class S3Model(Model):
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "S3Model":
         cls.check_args("s3", args)
-        batch = args.pop("batch_size", None)
-        return cls(S3Spec.from_args(args), int(batch) if batch is not None else None)
+        batch = int_arg(args, "batch_size", None, minimum=1)
+        args.pop("batch_size", None)
+        budget = int_arg(args, "max_new_tokens", None, minimum=1)  # S3Spec would raise a bare ValueError for "abc"
+        args.pop("max_new_tokens", None)
+        if budget is not None:
+            args["max_new_tokens"] = budget
+        return cls(S3Spec.from_args(args), batch)
 
     @property
     def components(self) -> engine.Components:
@@ -85,7 +108,7 @@ class S3Model(Model):
 
     def generate(self, requests: Sequence[Request]) -> list[Response]:
         c = self.components
-        prepared = [engine.prepare(c, r) for r in requests]
+        prepared = [engine.prepare(c, r, r.max_new_tokens or self.spec.max_new_tokens) for r in requests]
         texts: list[Optional[str]] = [None] * len(requests)
         seconds = [0.0] * len(requests)
         budgets = sorted({r.max_new_tokens or self.spec.max_new_tokens for r in requests})
@@ -119,9 +142,9 @@ class S3Model(Model):
 
     def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[LikelihoodResult]:
         c = self.components
-        prepared = [engine.prepare(c, r.request) for r in requests]
         # As the released get_ppl: the answer and the end-of-replica marker, tokenised as one string.
         continuations = [c.tokenizer(r.continuation + "</RS>", add_special_tokens=False).input_ids for r in requests]
+        prepared = [engine.prepare(c, r.request, len(cont), "to score") for r, cont in zip(requests, continuations)]
         logprobs: list[Optional[float]] = [None] * len(requests)
         usable = [i for i, p in enumerate(prepared) if p.error is None]
         for batch in self._batches([prepared[i] for i in usable]):
@@ -136,6 +159,7 @@ class S3Model(Model):
         return [
             LikelihoodResult(logprob=lp, n_tokens=len(cont))
             if lp is not None
-            else LikelihoodResult(logprob=float("nan"), n_tokens=len(cont), error=p.error or "media error")
+            else LikelihoodResult(logprob=float("nan"), n_tokens=len(cont), error=p.error or "media error",
+                                  error_kind=p.error_kind if p.error else "media")
             for lp, cont, p in zip(logprobs, continuations, prepared)
         ]
