@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from s3eval import leaderboard
 from s3eval.config import RunConfig, TaskSpec
 from s3eval.runner import run
 from s3eval.storage import read_jsonl
@@ -55,11 +56,12 @@ def test_builtin_set_runs_end_to_end_with_the_tiny_checkpoint(tmp_path, tiny_rel
     assert len(records) == BUILTINS[name] == build_task(name, TaskOptions()).info.size
     assert [r["sample_id"] for r in records if r["error"] is not None] == []
     assert all(isinstance(r["response"], str) for r in records)
-    summary = outcome.results["tasks"][name]["summary"]
-    assert 0.0 <= summary["headline"]["score"] <= 1.0 and summary["overall"]["n"] == BUILTINS[name]
+    result = outcome.results["tasks"][name]
+    summary, headline = result["summary"], result["headline"]
+    assert 0.0 <= headline["score"] <= 1.0 and summary["overall"]["n"] == BUILTINS[name]
     if name == "aij_builtin_dialogs":
         assert all(len(r["candidate_nll"]) == len(r["candidates"]) >= 2 for r in records)
-        assert summary["headline"]["weight_covered"] == pytest.approx(1.0)
-    row = (tmp_path / "lb.csv").read_text().splitlines()[1].split(",")
-    assert row[-2] == summary["headline"]["metric"]
-    json.dumps(summary)  # serialisable as written to results.json
+        assert headline["details"]["weight_covered"] == pytest.approx(1.0)
+    row = leaderboard.read(tmp_path / "lb.csv").iloc[0]
+    assert (row["metric"], row["unit"], row["n"]) == (headline["metric"], headline["unit"], headline["n_units"])
+    json.dumps(result)  # serialisable as written to results.json

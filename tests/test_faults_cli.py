@@ -137,3 +137,40 @@ def test_the_s3_backend_on_the_light_install_says_what_to_install(monkeypatch, c
     assert main(["run", "--tasks", "sanity_image"]) == 2
     assert capsys.readouterr().err == ("s3eval: error: the s3 backend needs PyTorch, transformers and ImageBind (No "
                                        "module named 'torch'): install them with pip install -e '.[s3]'\n")  # fmt: skip
+
+
+def test_a_task_whose_every_item_failed_in_the_model_gets_no_row_and_exit_1(tmp_path, capsys):
+    responses = tmp_path / "none.json"
+    responses.write_text("{}")  # the replay backend has an answer for no item: each is a model error
+    code = main(["run", "--model", "replay", "--model-arg", f"responses={responses}", "--tasks", "sanity_image",
+                 "--limit", "3", "--output-dir", str(tmp_path / "runs"), "--leaderboard", str(tmp_path / "lb.csv"),
+                 "--run-name", "broken", "--quiet"])  # fmt: skip
+    assert code == 1 and not (tmp_path / "lb.csv").exists()
+    err = capsys.readouterr().err
+    assert err.startswith("s3eval: error: task sanity_image: all 3 items failed in the model (see `error` in ")
+    assert err.rstrip().endswith("no leaderboard row written")
+
+
+def test_two_identical_runs_at_once_exclude_each_other(tmp_path):
+    # Found: two runs of the same config at once each regenerated what the other was writing and both appended a
+    # leaderboard row. Now the second stops at once, naming the first.
+    # The first sleeps 1 s per item (16 s in all), ample for the second to start on a busy machine.
+    args = [sys.executable, "-m", "s3eval.cli", "run", "--model", "constant", "--model-arg", "delay=1", "--tasks",
+            "sanity_image", "--limit", "16", "--output-dir", str(tmp_path / "runs"), "--leaderboard",
+            str(tmp_path / "lb.csv"), "--quiet"]  # fmt: skip
+    first = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = None
+    while first.poll() is None and run_dir is None:  # wait until the first holds its run directory
+        locks = list((tmp_path / "runs").glob("*/.lock")) if (tmp_path / "runs").exists() else []
+        run_dir = locks[0].parent if locks and locks[0].stat().st_size else None
+    second = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 2 and f"{run_dir} is in use by pid {first.pid}" in second.stderr
+    assert second.stderr.count("\n") == 1
+    board = (tmp_path / "lb.csv").read_text().splitlines()
+    assert len(board) == 2  # the header and one row
+    responses = (run_dir / "responses.jsonl").read_text().splitlines()
+    assert len(responses) == 16
+    results, manifest = json.loads((run_dir / "results.json").read_text()), json.loads((run_dir / "run.json").read_text())
+    assert results["timestamp"] == manifest["timestamp"]

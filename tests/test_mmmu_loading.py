@@ -116,3 +116,15 @@ def test_key_file_errors(tmp_path):
     bad.write_text(json.dumps({"validation_Art_1": {"ground_truth": "A"}}))
     with pytest.raises(TaskError, match="entry 'validation_Art_1' lacks question_type/ground_truth"):
         load_official_key(bad)
+
+
+def test_an_unreachable_hub_is_reported_at_once_with_the_offline_hint(monkeypatch):
+    from tasks.mmmu import loading
+
+    monkeypatch.setattr(loading, "_hub_host_reachable", lambda host, port: "Name or service not known")
+    with pytest.raises(TaskError) as caught:
+        loading.load_hub_subject("MMMU/MMMU", "Art", "validation", None, offline=False)
+    assert str(caught.value) == (
+        "cannot reach the Hugging Face hub for 'MMMU/MMMU' (huggingface.co: Name or service not known); offline, "
+        "pass --data DIR (a local snapshot, e.g. ../shared/mmmu_mini) or --task-arg offline=true to read the "
+        "datasets cache")

@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -66,11 +69,35 @@ def load_snapshot_subject(root: Path, subject: str, split: str, cache_dir: Optio
     return _rows(dataset)
 
 
+@functools.lru_cache(maxsize=None)
+def _hub_host_reachable(host: str, port: int) -> Optional[str]:
+    """None if a TCP connection to the hub opens within a few seconds, else why not. Probed once per process: the
+    hub client would otherwise retry for half a minute, printing tracebacks, before giving up."""
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+        return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _require_hub(hub_id: str) -> None:
+    import huggingface_hub
+
+    endpoint = urllib.parse.urlsplit(huggingface_hub.constants.ENDPOINT)
+    why = _hub_host_reachable(endpoint.hostname or "huggingface.co", endpoint.port or 443)
+    if why is not None:
+        raise TaskError(f"cannot reach the Hugging Face hub for {hub_id!r} ({endpoint.hostname}: {why}); offline, "
+                        f"pass --data DIR (a local snapshot, e.g. ../shared/mmmu_mini) or --task-arg offline=true "
+                        f"to read the datasets cache")  # fmt: skip
+
+
 def load_hub_subject(
     hub_id: str, subject: str, split: str, cache_dir: Optional[str], offline: bool
 ) -> list[dict[str, Any]]:
     import datasets
 
+    if not offline:
+        _require_hub(hub_id)
     try:
         with _hub_offline(offline):
             dataset = datasets.load_dataset(hub_id, subject, split=split, cache_dir=cache_dir)
