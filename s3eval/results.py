@@ -18,14 +18,13 @@ import numpy as np
 
 from .errors import S3evalError
 from .scoring import GRADED, RIGHT_WRONG, MetricKind, kind_of
-from .stats import wilson_interval
+from .stats import bootstrap_means, wilson_interval
 from .types import Record
 
 if TYPE_CHECKING:
     from .task import Task
 
 Unit = Literal["item", "question", "dialog"]
-UNITS = ("item", "question", "dialog")
 MEAN = "mean"
 WEIGHTED = "weighted"
 BOOTSTRAP_RESAMPLES = 2000  # enough for a percentile interval's second digit
@@ -67,9 +66,7 @@ def mean_headline(metric: str, unit_scores: Mapping[str, float], *, kind: Metric
     if values and kind == RIGHT_WRONG:
         interval = Interval(*wilson_interval(round(sum(values)), len(values)), method="wilson")
     elif values:
-        array = np.asarray(values, dtype=float)
-        rng = np.random.default_rng(BOOTSTRAP_SEED)
-        means = array[rng.integers(0, array.size, size=(BOOTSTRAP_RESAMPLES, array.size))].mean(axis=1)
+        means = bootstrap_means(np.asarray(values, dtype=float), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
         interval = Interval(float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), method="bootstrap")
     return Headline(metric, score, definition, kind, unit, len(values), MEAN, interval, dict(details or {}))
 
@@ -103,14 +100,14 @@ class TaskResult:
 
     @classmethod
     def from_dict(cls, task: str, data: Mapping[str, Any], where: str) -> "TaskResult":
-        """Read a task entry of ``results.json``; entries written before this model existed are upgraded from
-        their records' declared metrics, never from their numbers."""
+        """Read a task entry of ``results.json``. Entries written before this model existed are refused rather than
+        guessed at: re-running their command (every response is reused) writes them anew."""
         if "headline" in data and "kind" in data:
             values = dict(data)
             values["headline"] = Headline(**{**data["headline"], "interval": _interval(data["headline"])})
             return cls(**values)
-        raise ResultsError(f"{where}: task {task!r} was written by an older s3eval without the result model; "
-                           f"run `s3eval rescore` on the run directory to read it")  # fmt: skip
+        raise ResultsError(f"{where}: task {task!r} was written by an older s3eval without the result model; run the "
+                           f"run's command again: it reuses every response and rewrites results.json")  # fmt: skip
 
 
 def _interval(headline: Mapping[str, Any]) -> Optional[Interval]:

@@ -8,6 +8,10 @@ from typing import Sequence
 import numpy as np
 
 
+# Resampling draws at most this many cells at once (tens of megabytes), whatever the number of units.
+_CHUNK_CELLS = 4_000_000
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value: b items only run A got right, c only run B; under H0 the discordant
     items split 50/50, so p = min(1, 2 · P(X ≤ min(b, c))) with X ~ Binomial(b + c, 1/2)."""
@@ -25,10 +29,21 @@ def paired_bootstrap_ci(
     diff = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if diff.size == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(n_resamples, diff.size))].mean(axis=1)
+    means = bootstrap_means(diff, n_resamples, seed)
     alpha = (1 - level) / 2
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def bootstrap_means(values: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of ``resamples`` resamples of ``values`` with replacement (seeded), drawn in chunks so that a set of
+    200,000 units needs tens of megabytes, not gigabytes."""
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, _CHUNK_CELLS // max(1, values.size))
+    chunks = []
+    for start in range(0, resamples, per_chunk):
+        size = min(per_chunk, resamples - start)
+        chunks.append(values[rng.integers(0, values.size, size=(size, values.size))].mean(axis=1))
+    return np.concatenate(chunks)
 
 
 def paired_sign_flip_p(a: Sequence[float], b: Sequence[float], n_resamples: int = 10000, seed: int = 0) -> float:
@@ -39,9 +54,12 @@ def paired_sign_flip_p(a: Sequence[float], b: Sequence[float], n_resamples: int 
     if diff.size == 0 or not diff.any():
         return 1.0
     rng = np.random.default_rng(seed)
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(n_resamples, diff.size))
-    extreme = np.abs((signs * diff).mean(axis=1)) >= abs(diff.mean()) - 1e-12
-    return float((extreme.sum() + 1) / (n_resamples + 1))
+    extreme = 0
+    per_chunk = max(1, _CHUNK_CELLS // diff.size)  # the same stream as one draw, in bounded memory
+    for start in range(0, n_resamples, per_chunk):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(min(per_chunk, n_resamples - start), diff.size))
+        extreme += int((np.abs((signs * diff).mean(axis=1)) >= abs(diff.mean()) - 1e-12).sum())
+    return float((extreme + 1) / (n_resamples + 1))
 
 
 def binomial_lower_tail(k: int, n: int, p: float) -> float:

@@ -118,3 +118,14 @@ def test_compare_of_non_mmmu_runs_groups_each_task_its_own_way_and_names_the_run
     html = (folder / "compare.html").read_text()
     assert "<li>ra: model constant" in html and "Compared with --allow-mismatch" in html
     assert (folder / "compare.png").stat().st_size > 10_000
+
+
+def test_gate_refuses_results_written_before_the_result_model(tmp_path, snapshot, capsys):
+    good = make_run(tmp_path, snapshot, "ABCDABCDAB", "good")
+    results = json.loads((good / "results.json").read_text())
+    for task in results["tasks"].values():
+        task.pop("kind"), task.pop("headline")
+    (good / "results.json").write_text(json.dumps(results))
+    assert main(["gate", str(good), "--baseline", str(tmp_path / "good.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "task 'mmmu_val' was written by an older s3eval without the result model; run the run's command again" in err
