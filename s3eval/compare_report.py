@@ -8,6 +8,7 @@ import html
 import io
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
+from urllib.parse import quote, urlencode
 
 import pandas as pd
 
@@ -87,11 +88,31 @@ p: exact McNemar for right/wrong scores, a paired sign-flip test for graded ones
 <img alt="accuracy per group" src="data:image/png;base64,{base64.b64encode(png).decode()}">
 {_html_table(rows, kinds)}
 <h2>Flipped items ({len(flipped)})</h2>
-{flipped.to_html(index=False, escape=True) if not flipped.empty else "<p>none</p>"}
+{_flipped_html(flipped, out)}
 </body></html>
 """
     atomic_write_text(out / "compare.html", page)
     return [out / "compare.csv", out / "flipped.csv", out / "compare.png", out / "compare.html"]
+
+
+def _flipped_html(flipped: pd.DataFrame, out: Path) -> str:
+    """The flipped items; with one other run, each links to its card in the paired viewer, which
+    ``s3eval view A B`` writes to ``view/`` beside this report by default."""
+    if flipped.empty:
+        return "<p>none</p>"
+    linked = flipped["run_b"].nunique() == 1
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in flipped.columns) + ("<th>card</th>" if linked else "")
+    body = []
+    for row in flipped.itertuples(index=False):
+        cells = "".join(f"<td>{html.escape(str(v))}</td>" for v in row)
+        if linked:
+            target = "view/index.html#" + urlencode({"task": row.task, "id": row.sample_id}, quote_via=quote)
+            cells += f'<td><a href="{html.escape(target, quote=True)}">view</a></td>'
+        body.append(f"<tr>{cells}</tr>")
+    note = (f"<p>Each item links to its card in the paired viewer, <code>{html.escape(str(out / 'view'))}</code>; "
+            f"if the link is broken, write the viewer with <code>s3eval view RUN_A RUN_B --out "
+            f"{html.escape(str(out / 'view'))}</code> (its default folder).</p>") if linked else ""  # fmt: skip
+    return f'{note}<table class="flips"><tr>{head}</tr>{"".join(body)}</table>'
 
 
 def _html_table(rows: Sequence[dict], kinds: Mapping[str, Optional[str]]) -> str:

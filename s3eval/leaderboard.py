@@ -4,7 +4,6 @@ when several processes append at once."""
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os

@@ -25,8 +25,8 @@ class RescoreError(S3evalError, ValueError):
 class Rescored:
     result: TaskResult
     records: list[Record]
-    # How the task was rebuilt: "the run's arguments", "the run's arguments + flags", "flags", or why it could
-    # not be rebuilt (then settings, unit and group order are the recorded ones and the headline the mean score).
+    # How the task was rebuilt ("task rebuilt from the run's arguments [+ flags]" or "… from flags"), or why it
+    # could not be (then settings, unit and grouping are the recorded ones and the headline the mean score).
     source: str
 
 
@@ -95,14 +95,15 @@ def _rebuild(name: str, run: Mapping[str, Any], overrides: TaskOverrides) -> tup
     recorded = run.get("tasks", {}).get(name, {})
     args = {**recorded.get("arguments", _config_args(run, name)), **overrides.args}
     data = overrides.data or recorded.get("data", run.get("config", {}).get("data"))
-    source = ("the run's arguments" if run else "flags") + (" + flags" if run and overrides.args else "")
+    given = ("the run's arguments" + (" + flags" if overrides.args else "")) if run else "flags"
+    source = f"task rebuilt from {given}"
     for definition in run.get("definitions", []):
         if Path(definition).is_file():
             load_definitions(Path(definition))
     try:
         return build_task(name, TaskOptions(data=data, args=args)), args, data, source
     except (UnknownNameError, TaskError) as exc:
-        return StoredTask(name, recorded), args, data, f"recorded settings (task not rebuilt: {exc})"
+        return StoredTask(name, recorded), args, data, f"task not rebuilt ({exc}): scored with the recorded settings"
 
 
 def _config_args(run: Mapping[str, Any], name: str) -> dict:
@@ -123,7 +124,8 @@ def rescore_records(task: Task, records: list[Record], seed: int, drop_missing: 
 
 
 def rescore_path(path: Path, task_name: Optional[str] = None, overrides: TaskOverrides = TaskOverrides(),
-                 answer_key: Optional[Path] = None, seed: int = 42, drop_missing: bool = False) -> list[Rescored]:  # fmt: skip
+                 answer_key: Optional[Path] = None, seed: int = 42,
+                 drop_missing: bool = False) -> list[Rescored]:  # fmt: skip
     """Rescore s3eval's own records (a run directory or a samples file), rebuilding each task from the arguments
     its run recorded; or a foreign prediction file of ``task_name``'s format."""
     files = own_record_files(path)
@@ -150,4 +152,4 @@ def rescore_path(path: Path, task_name: Optional[str] = None, overrides: TaskOve
     task = build_task(task_name, TaskOptions(data=overrides.data, args=overrides.args))
     records = task.import_predictions(Path(path), answer_key)
     return [rescore_records(task, records, seed, drop_missing, arguments=overrides.args, data=overrides.data,
-                            records_file=Path(path).name, source="flags")]  # fmt: skip
+                            records_file=Path(path).name, source="task rebuilt from flags")]  # fmt: skip

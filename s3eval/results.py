@@ -118,7 +118,7 @@ def _interval(headline: Mapping[str, Any]) -> Optional[Interval]:
 def build_result(task: "Task", records: Sequence[Record], *, arguments: Mapping[str, Any], data: Optional[str],
                  records_file: str, extra_files: Sequence[str] = ()) -> TaskResult:  # fmt: skip
     """The result of ``task`` over its scored ``records``: the one place run and rescore assemble it."""
-    from .aggregate import summarize
+    from .aggregate import group_kinds_of, summarize
     from .scoring import version_of
 
     kinds = [k for k in task.group_kinds] or group_kinds_of(records)

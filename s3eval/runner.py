@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 
 
 from . import answer_parser as ap
-from . import leaderboard
+from . import leaderboard, selection
 from .config import RunConfig
 from .distributed import Shard
 from .models import build_model
@@ -119,10 +119,8 @@ def run(
         load_definitions(Path(path))
     tasks = [build_task(spec.name, TaskOptions(data=config.data, args=spec.args)) for spec in config.tasks]
     model = build_model(config.model, config.model_args)
-    task_samples = []
-    for task in tasks:
-        samples = task.samples()
-        task_samples.append(samples[: config.limit] if config.limit else samples)
+    task_samples = [selection.for_task(task, task.samples(), config) for task in tasks]
+    selection.check(config.samples, tasks, task_samples)
 
     config_hash = config.result_hash()
     model_hash = canonical_hash(asdict(model.identity))

@@ -132,11 +132,11 @@ def test_rescore_keeps_the_runs_task_arguments(tmp_path, capsys):
     recorded = outcome.results["tasks"][name]
     [again] = rescore_path(outcome.run_dir)
     assert again.result.headline == outcome.tasks[0].headline and again.result.arguments == {"proxy": "false"}
-    assert again.result.headline.metric == "integral_meteor_only" and again.source == "the run's arguments"
+    assert again.result.headline.metric == "integral_meteor_only" and again.source == "task rebuilt from the run's arguments"
     assert again.result.summary == recorded["summary"]
     # Flags override what the run recorded, and the override is recorded with the result.
     [overridden] = rescore_path(outcome.run_dir, overrides=TaskOverrides({"proxy": "true"}))
-    assert overridden.result.arguments == {"proxy": "true"} and overridden.source == "the run's arguments + flags"
+    assert overridden.result.arguments == {"proxy": "true"} and overridden.source == "task rebuilt from the run's arguments + flags"
     assert overridden.result.headline.metric == "integral"
     assert main(["rescore", str(outcome.run_dir), "--task-arg", "proxy=false"]) == 0
     out = capsys.readouterr().out

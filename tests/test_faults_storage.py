@@ -15,10 +15,10 @@ import sys
 
 import pytest
 
-from s3eval import compare_report, leaderboard, run_lock, storage
+from s3eval import compare_report, leaderboard, run_lock
 from s3eval.cli import main
 from s3eval.errors import S3evalError
-from s3eval.leaderboard import COLUMNS, LeaderboardError
+from s3eval.leaderboard import COLUMNS
 from s3eval.response_log import ResponseLog
 from s3eval.run_lock import RunLockedError
 from s3eval.safe_output import escape_markdown, read_cell, spreadsheet_cell
@@ -477,9 +477,10 @@ def test_compare_csv_files_are_spreadsheet_safe(tmp_path, monkeypatch):
     monkeypatch.setattr(compare_report, "chart_png", lambda rows, kind: b"")
     monkeypatch.setattr(compare_report, "_html_table", lambda rows, kind: "")
     compare_report.write_report([{"task": "=t", "group": "-g", "delta": -0.5}],
-                                [{"sample_id": "@id", "response": "=cmd()", "ok": 1}], tmp_path, "group")  # fmt: skip
+                                [{"task": "=t", "sample_id": "@id", "run_b": "+b", "response": "=cmd()", "ok": 1}],
+                                tmp_path, {})  # fmt: skip
     assert (tmp_path / "compare.csv").read_text() == "task,group,delta\n'=t,'-g,-0.5\n"
-    assert (tmp_path / "flipped.csv").read_text() == "sample_id,response,ok\n'@id,'=cmd(),1\n"
+    assert (tmp_path / "flipped.csv").read_text() == "task,sample_id,run_b,response,ok\n'=t,'@id,'+b,'=cmd(),1\n"
 
 
 @pytest.mark.parametrize("text, escaped", [

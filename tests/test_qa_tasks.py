@@ -277,3 +277,19 @@ def test_clotho_aqa_csv_groups_annotators_and_keeps_confident_answers(tmp_path):
     assert [(r["sample_id"], r["gold"]) for r in records] == [
         ("rain.wav:1", ["yes", "yes"]), ("rain.wav:2", ["water", "rain"])]
     assert [r["score"] for r in records] == [0.0, 1.0]
+
+
+def test_rescore_of_a_task_that_cannot_be_rebuilt_uses_what_the_run_recorded(tmp_path, capsys):
+    name = define(tmp_path, circular=True)
+    outcome, _ = go(tmp_path, name, answer="A")
+    gone = outcome.run_dir.parent / "gone"
+    gone.mkdir()
+    (gone / "samples_gone_set.jsonl").write_text(
+        (outcome.run_dir / f"samples_{name}.jsonl").read_text().replace(f'"task": "{name}"', '"task": "gone_set"'))
+    results = json.loads((outcome.run_dir / "results.json").read_text())
+    results["tasks"] = {"gone_set": results["tasks"][name]}
+    (gone / "results.json").write_text(json.dumps(results))
+    assert main(["rescore", str(gone)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("gone_set: task not rebuilt (unknown task 'gone_set'")
+    assert out[1].startswith("gone_set: accuracy 40.0 (2/5)")
