@@ -1,4 +1,5 @@
-"""Command line: ``s3eval run | rescore | leaderboard | tasks`` (also ``python run_eval.py …``)."""
+"""Command line: ``s3eval run | rescore | leaderboard | compare | gate | view | repair | cache | tasks`` (also
+``python run_eval.py …``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from . import __version__
 
 EPILOG = """examples:
   s3eval tasks
+  s3eval run --model s3 --checkpoint builtin:sanity --tasks sanity_image,sanity_audio
   s3eval run --model s3 --checkpoint builtin:tiny --tasks mmmu_val --data ../shared/mmmu_mini
   s3eval run --model s3 --checkpoint S3_DIR --base MISTRAL_DIR --tasks mmmu_val_all_images
   s3eval run --model constant --model-arg answer=A --tasks mmmu_val --data ../shared/mmmu_mini
@@ -24,6 +26,9 @@ EPILOG = """examples:
   s3eval leaderboard --task mmmu_val --markdown
   s3eval compare results/runs/RUN_A results/runs/RUN_B
   s3eval gate results/runs/RUN --baseline results/baseline.csv
+  s3eval view results/runs/RUN_A results/runs/RUN_B
+  s3eval repair results/runs/RUN
+  s3eval cache info
 """
 
 
@@ -38,7 +43,7 @@ def _run_parser(sub) -> None:
         "already produced (--fresh starts over).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="config example:\n  model: replay\n  model_args: {responses: out.json}\n  tasks:\n    - mmmu_val\n"
-        "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Science'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
+        "    - {name: mmmu_dev_all_images, args: {subjects: 'Art,Music'}}\n  data: ../shared/mmmu_mini\n  limit: 50",
     )
     p.add_argument("--config", type=Path, help="YAML run config")
     p.add_argument("--model", help="model backend: s3 (default; with no --checkpoint the built-in tiny release), "
@@ -56,11 +61,24 @@ def _run_parser(sub) -> None:
                    help="register the tasks a YAML definition file declares (your own VQA/AQA or dialog sets; "
                         "format in README), repeatable")
     p.add_argument("--task-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="argument for every task named in --tasks, repeatable (e.g. subjects=Art,Science)")
+                   help="argument for every task named in --tasks, repeatable (e.g. subjects=Art,Music or subjects=Science)")
     p.add_argument("--data", help="dataset location for the tasks: a local folder or a hub id")
     p.add_argument("--limit", type=int, help="evaluate only the first N samples of each task, in canonical order "
                    "(default: all)")
-    p.add_argument("--batch-size", type=int, help="requests per model call (default 8)")
+    p.add_argument("--stratified", action="store_true",
+                   help="with --limit N: N items spread across the task's groups (MMMU subjects, set categories, "
+                   "dialog types; whole dialogs) instead of the first N")
+    p.add_argument("--samples", nargs="+", metavar="ID",
+                   help="evaluate only these items: sample ids (a dialog id takes all its turns, a turn its earlier "
+                   "turns), comma- or space-separated, or @FILE with one id per line")
+    p.add_argument("--batch-size", metavar="N|auto",
+                   help="GPU batch: requests the model runs at once. N caps it; auto (the s3 default) forms batches "
+                   "by a token budget that grows until memory says stop (CUDA out-of-memory or a near-full peak) "
+                   "and is remembered. Each batch's responses are stored durably as it completes. Changes speed, "
+                   "not results (fp32 outputs do not depend on it), so it is not part of the run id; same as "
+                   "--model-arg batch_size=…")
+    p.add_argument("--window", type=int, help="requests the runner hands the model per call (default 4096; the "
+                   "model sorts them by cost and batches them itself); bounds memory, not part of the run id")
     p.add_argument("--max-new-tokens", type=int, help="generation budget, overriding task and model defaults "
                    "(default: the task's, else the model's: 32 for s3)")
     p.add_argument("--fallback-seed", type=int, help="seed of the parser's random fallback (official: 42)")
@@ -68,6 +86,10 @@ def _run_parser(sub) -> None:
     p.add_argument("--leaderboard", help="leaderboard CSV to append to (default results/leaderboard.csv)")
     p.add_argument("--no-leaderboard", action="store_true", help="do not append leaderboard rows")
     p.add_argument("--run-name", help="run directory name (default: <model>-<config hash>, so a re-run resumes)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: 1 on machines with at most 2 usable cores, "
+                   "else all but one; torch's own default stalls when another process shares the cores)")
+    p.add_argument("--cache-dir", help="the user cache of built-in releases and sets (default $XDG_CACHE_HOME/s3eval "
+                   "or ~/.cache/s3eval; `s3eval cache info` lists it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--fresh", action="store_true",
                    help="ignore responses an earlier run of the same config left (default: resume from them)")
@@ -112,6 +134,61 @@ def _repair_parser(sub) -> None:
     p.add_argument("--leaderboard", type=Path, metavar="PATH", help="repair this leaderboard CSV instead")
 
 
+def _view_parser(sub) -> None:
+    p = sub.add_parser(
+        "view", help="write a static viewer of a run's samples (or of two runs side by side)",
+        description="Write a self-contained viewer (index.html, data and media in one folder; open it from disk, "
+        "no server, no network): per task a filterable list of the samples with their question, options, images, "
+        "audio, dialog transcript, raw response, parsed answer and rule, flags, gold, score and the prompt as sent. "
+        "With two runs: the items side by side, the flips first. Questions and media come from the tasks rebuilt "
+        "with each run's recorded arguments (as `rescore` does), checked against the recorded hashes.",
+    )  # fmt: skip
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="a run directory, or two (A then B) to pair")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN/view; for two runs RUN_A/compare-<B>/view, "
+                   "where `s3eval compare A B` links its flipped items to)")
+    p.add_argument("--task", action="append", default=[], metavar="TASK",
+                   help="only this task (repeatable, or comma-separated)")
+    p.add_argument("--samples", nargs="+", metavar="ID",
+                   help="only these items: sample ids or dialog ids, comma- or space-separated, or @FILE")
+    p.add_argument("--data", help="dataset location, where the run's data moved (default: as the run recorded)")
+    p.add_argument("--cache-dir", help="the user cache of built-in sets, as given to `run` (default: the usual place)")
+
+
+def _cache_parser(sub) -> None:
+    p = sub.add_parser(
+        "cache", help="list or remove the built-in assets in the user cache",
+        description="Built-in assets (the tiny S³ releases, the trained sanity release, the built-in sets) are made "
+        "on first use into the user cache: --cache-dir, else $XDG_CACHE_HOME/s3eval, else ~/.cache/s3eval. Each "
+        "entry is keyed by the source of the code that made it; changed code makes a new entry and leaves the old "
+        "one for `clear`.",
+    )  # fmt: skip
+    p.add_argument("action", choices=["info", "clear"],
+                   help="info: list the entries with sizes and what made them; clear: remove them")
+    p.add_argument("--cache-dir", default=argparse.SUPPRESS, help="the cache folder (default: as above)")
+    p.add_argument("--stale", action="store_true", help="clear: only the entries today's code would not use")
+
+
+def _cmd_cache(args) -> int:
+    from . import cache
+
+    if getattr(args, "cache_dir", None):
+        cache.set_cache_root(args.cache_dir)
+    found = cache.entries()
+    if args.action == "info":
+        print(f"cache: {cache.cache_root()} ({len(found)} entr{'y' if len(found) == 1 else 'ies'}, "
+              f"{cache.human_size(sum(f.size for f in found))})")
+        for item in found:
+            print(f"  {cache.describe(item)}")
+        return 0
+    chosen = [f for f in found if f.current is not True] if args.stale else found
+    removed = cache.clear(only=chosen)
+    for item in removed:
+        print(f"removed {item.path} ({cache.human_size(item.size)})")
+    print(f"cache: {cache.cache_root()}: removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}, "
+          f"{cache.human_size(sum(f.size for f in removed))}")
+    return 0 if len(removed) == len(chosen) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s3eval",
@@ -125,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     _rescore_parser(sub)
+    _cache_parser(sub)
     _repair_parser(sub)
+    _view_parser(sub)
     lb = sub.add_parser("leaderboard", help="show the leaderboard CSV", description="Show the leaderboard CSV: per task, best first, with 95 % Wilson intervals.")
     lb.add_argument("--path", type=Path, default=Path("results/leaderboard.csv"),
                     help="leaderboard CSV (default results/leaderboard.csv)")
@@ -179,12 +258,19 @@ def _cmd_run(args) -> int:
 
     config = load_config(args.config) if args.config else RunConfig()
     overrides = {
-        "model": args.model, "data": args.data, "limit": args.limit, "batch_size": args.batch_size,
+        "model": args.model, "data": args.data, "limit": args.limit, "batch_size": args.batch_size, "window": args.window,
         "max_new_tokens": args.max_new_tokens, "fallback_seed": args.fallback_seed,
         "output_dir": args.output_dir, "leaderboard": args.leaderboard, "run_name": args.run_name,
+        "threads": args.threads, "cache_dir": args.cache_dir,
     }  # fmt: skip
     values = config.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if args.stratified:
+        values["stratified"] = True
+    if args.samples:
+        from .selection import read_ids
+
+        values["samples"] = read_ids(args.samples)
     if args.model and args.model != config.model:
         values["model_args"] = {}  # another backend's arguments would not apply
     shortcuts = {k: getattr(args, k) for k in ("checkpoint", "base", "dtype", "device") if getattr(args, k)}
@@ -238,7 +324,7 @@ def _cmd_rescore(args) -> int:
     rescored = rescore_path(args.path, args.task, overrides, args.answer_key, args.fallback_seed, args.drop_missing)
     for item in rescored:
         arguments = ", ".join(f"{k}={v}" for k, v in item.result.arguments.items()) or "defaults"
-        print(f"{item.result.task}: task rebuilt from {item.source} ({arguments})")
+        print(f"{item.result.task}: {item.source} ({arguments})")
         print(format_summary(item.result))
     if args.output:
         atomic_write_json(args.output, {r.result.task: r.result.to_dict() for r in rescored})
@@ -311,6 +397,25 @@ def _cmd_repair(args) -> int:
     return 0
 
 
+def _cmd_view(args) -> int:
+    from .selection import read_ids
+    from .viewer import build_view
+    from .viewer.build import describe_size
+
+    if args.cache_dir:
+        from .cache import set_cache_root
+
+        set_cache_root(Path(args.cache_dir))
+    tasks = [t.strip() for item in args.task for t in item.split(",") if t.strip()]
+    ids = read_ids(args.samples) if args.samples else None
+    outcome = build_view(args.runs, args.out, tasks or None, ids, args.data)
+    for notice in outcome.notices:
+        print(f"note: {notice}")
+    print(f"wrote {outcome.out / 'index.html'}: {outcome.items} items of {', '.join(outcome.tasks)}, "
+          f"{outcome.media_files} media files, {describe_size(outcome.bytes)} (open it in a browser; no server needed)")
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Exit codes: 0 done, 1 a gate failed or every item of a task failed in the model, 2 an error the user can
     fix (one line on stderr), 70 an internal error, 130 interrupted, 141 output closed early (``| head``)."""
@@ -320,7 +425,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, so it can be added to any failing command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
     handler = {"run": _cmd_run, "rescore": _cmd_rescore, "leaderboard": _cmd_leaderboard, "tasks": _cmd_tasks,
-               "compare": _cmd_compare, "gate": _cmd_gate, "repair": _cmd_repair}  # fmt: skip
+               "compare": _cmd_compare, "gate": _cmd_gate, "cache": _cmd_cache, "repair": _cmd_repair,
+               "view": _cmd_view}  # fmt: skip
     try:
         with _quiet_third_party_warnings():
             return handler[args.command](args)

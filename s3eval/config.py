@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 import yaml
 
@@ -31,12 +31,20 @@ class RunConfig:
     define: list[str] = field(default_factory=list)  # YAML task definition files, loaded before the tasks
     data: Optional[str] = None  # dataset location override passed to every task
     limit: Optional[int] = None  # first N samples of each task, in canonical order
-    batch_size: int = 8
+    stratified: bool = False  # with limit: N units spread across the task's groups instead of the first N
+    samples: Optional[list[str]] = None  # only these sample (or unit) ids, in canonical order (s3eval.selection)
+    # Requests per batch the model runs at once (a GPU batch for s3): a whole number, "auto" (grow until memory
+    # says stop, remembered) or None (the backend's default: auto for s3, the whole hand-off for scripted models).
+    # A pure throughput knob: not in result_hash(), so a run resumed with another batch size continues.
+    batch_size: Optional[Union[int, str]] = None
+    window: int = 4096  # requests the runner hands the model per call (bounds memory); not in result_hash()
     max_new_tokens: Optional[int] = None  # overrides the task's and the model's default
     fallback_seed: int = 42
     output_dir: str = "results/runs"
     leaderboard: Optional[str] = "results/leaderboard.csv"  # None: do not append
     run_name: Optional[str] = None
+    threads: Optional[int] = None  # torch CPU threads (s3eval.threads); None: the rule. Not in result_hash()
+    cache_dir: Optional[str] = None  # the user cache of built-in assets (s3eval.cache); None: the default place
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,9 +53,14 @@ class RunConfig:
         """Hash of what determines the results: everything but where they are written."""
         from .provenance import canonical_hash
 
-        values = {k: v for k, v in self.to_dict().items() if k not in _OUTPUT_FIELDS}
+        values = {k: v for k, v in self.to_dict().items() if k not in _OUTPUT_FIELDS | _THROUGHPUT_FIELDS}
+        # Batch sizes do not change results (fp32 outputs are batch-invariant), so they never change the run id.
+        values["model_args"] = {k: v for k, v in values["model_args"].items() if k not in _THROUGHPUT_MODEL_ARGS}
         if not values["define"]:
             del values["define"]  # configs without definition files hash as they did before the field existed
+        for key, unset in (("stratified", False), ("samples", None)):
+            if values.get(key) == unset:
+                del values[key]  # likewise for configs that select no items
         return canonical_hash(values)
 
     def validate(self) -> None:
@@ -55,10 +68,27 @@ class RunConfig:
             raise ConfigError("no tasks: pass --tasks NAME[,NAME…] or list them under `tasks:` in the config")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"limit must be a positive integer, got {self.limit}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {self.batch_size}")
+        if not isinstance(self.stratified, bool):
+            raise ConfigError(f"stratified must be true or false, got {self.stratified!r}")
+        if self.stratified and self.limit is None:
+            raise ConfigError("stratified needs a limit: --limit N --stratified takes N items spread across groups")
+        if self.samples is not None and (not isinstance(self.samples, list) or not self.samples
+                                         or not all(isinstance(i, str) and i for i in self.samples)):
+            raise ConfigError(f"samples must be a non-empty list of sample ids, got {self.samples!r}")
+        self.batch_size = parse_batch_size(self.batch_size)
+        given = self.model_args.get("batch_size")
+        if self.batch_size is not None and given is not None and str(given).strip() != str(self.batch_size):
+            raise ConfigError(f"the GPU batch is given twice: batch_size {self.batch_size} (--batch-size) and "
+                              f"model argument batch_size={given}; give it once, with --batch-size")  # fmt: skip
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+            raise ConfigError(f"window must be a positive integer, got {self.window!r}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be a positive integer, got {self.max_new_tokens}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str):
+            raise ConfigError(f"cache_dir must be a folder path, got {self.cache_dir!r}")
         if self.run_name is not None:
             try:
                 check_name(self.run_name, "run name (--run-name)")
@@ -67,7 +97,21 @@ class RunConfig:
 
 
 _FIELDS = {f.name for f in fields(RunConfig)}
-_OUTPUT_FIELDS = {"output_dir", "leaderboard", "run_name"}
+_OUTPUT_FIELDS = {"output_dir", "leaderboard", "run_name", "cache_dir"}
+_THROUGHPUT_FIELDS = {"batch_size", "window", "threads"}  # how fast, not what: left out of result_hash()
+_THROUGHPUT_MODEL_ARGS = {"batch_size"}
+
+
+def parse_batch_size(value: Any) -> Optional[Union[int, str]]:
+    """``--batch-size``/``batch_size:``: a positive whole number (also as text), ``auto``, or None (unset)."""
+    if value is None or value == "auto":
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if not isinstance(value, bool) and text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ConfigError(f"batch_size must be a positive whole number or auto, got {value!r}")
 
 
 def _task_spec(item: Any, where: str) -> TaskSpec:
@@ -102,7 +146,16 @@ def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> RunCo
         raise ConfigError(f"{where}: `define` must be a list of task definition file paths")
     if "model_args" in values and not isinstance(values["model_args"], Mapping):
         raise ConfigError(f"{where}: `model_args` must be a mapping")
-    for key in ("limit", "batch_size", "max_new_tokens", "fallback_seed"):
+    if isinstance(values.get("samples"), str):  # `samples: "id1,id2"`; a YAML list may hold numbers too
+        values["samples"] = [i.strip() for i in values["samples"].split(",") if i.strip()]
+    if isinstance(values.get("samples"), list):
+        values["samples"] = [str(i) if isinstance(i, (int, float)) and not isinstance(i, bool) else i
+                             for i in values["samples"]]  # fmt: skip
+    if "stratified" in values and not isinstance(values["stratified"], bool):
+        values["stratified"] = parse_flag(values["stratified"], f"{where}: `stratified`")
+    if "batch_size" in values:
+        values["batch_size"] = parse_batch_size(values["batch_size"])
+    for key in ("limit", "window", "max_new_tokens", "fallback_seed", "threads"):
         if values.get(key) is not None and not isinstance(values[key], int):
             raise ConfigError(f"{where}: `{key}` must be an integer, got {values[key]!r}")
     return RunConfig(**values)
@@ -131,7 +184,7 @@ def _relative_to(folder: Path, data: Mapping[str, Any]) -> dict[str, Any]:
     files always are; ``data`` and model paths only where such a path exists beside the file, since they may
     also be a hub id (``MMMU/MMMU``) or a built-in name (``builtin:sanity``)."""
     values = dict(data)
-    for key in ("output_dir", "leaderboard"):
+    for key in ("output_dir", "leaderboard", "cache_dir"):
         if isinstance(values.get(key), str):
             values[key] = str(folder / values[key])
     if isinstance(values.get("define"), (str, list)):

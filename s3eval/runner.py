@@ -12,6 +12,7 @@ from typing import Any, Optional, Sequence
 
 from . import answer_parser as ap
 from . import leaderboard, selection
+from .cache import set_cache_root
 from .config import RunConfig
 from .distributed import Shard
 from .models import build_model
@@ -25,6 +26,7 @@ from .run_lock import hold
 from .storage import StorageError, atomic_write_json, atomic_write_text, read_json
 from .task import Task, TaskError, TaskOptions
 from .task_registry import build_task, load_definitions
+from .threads import apply_threads
 from .types import Record
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +115,9 @@ def run(
     With a ``shard`` of a torchrun group every rank generates its share; rank 0 returns the outcome, the others
     None."""
     config.validate()
+    if config.cache_dir is not None:
+        set_cache_root(Path(config.cache_dir))
+    apply_threads(config.threads)
     # Cheap checks first: task names and arguments, then model arguments (backends defer heavy loading),
     # then the data.
     for path in config.define:

@@ -1,24 +1,21 @@
 """Real images and sounds that ship inside installed packages (scikit-image, scikit-learn, matplotlib, pygame),
 located without importing those packages: the built-in sets are made from them, so they run anywhere the
 project is installed, with no download. Facts about each file (grey or colour, duration) are measured, not
-typed in. ``ensure_set`` writes a built-in set's folder on first use."""
+typed in. ``ensure_set`` writes a built-in set's folder on first use, into the user cache (``s3eval.cache``)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from s3eval.models.s3.spec import BUILTIN_ROOT
-from s3eval.storage import atomic_write_json, read_json
+from s3eval import cache
 from s3eval.task import TaskError
 
-SETS_ROOT = BUILTIN_ROOT / "sets"
-BUILD_VERSION = 1  # bump when a builder's output changes, so stale copies are rebuilt
+# Distributions whose files or code make the sets: the media's packages, and what measures and writes them.
+SET_PACKAGES = ("scikit-image", "scikit-learn", "matplotlib", "pygame", "numpy", "pillow", "soundfile")
 
 # (package, path inside it, what it shows)
 IMAGES = {
@@ -102,33 +99,21 @@ def sound(key: str) -> SoundFile:
     return SoundFile(key, _package_file(package, relative), sources, music)
 
 
+def set_entry(name: str, build: Callable[[Path], list[dict]]) -> cache.Entry:
+    """A built-in set's cache entry: keyed by this module's and the set writer's source and SET_PACKAGES."""
+    return cache.Entry("sets", name, (__name__, build.__module__), SET_PACKAGES)
+
+
 def ensure_set(name: str, build: Callable[[Path], list[dict]], filename: str = "questions.jsonl") -> Path:
-    """The built set's folder, building it when missing or built by another version of its builder: in a private
-    temporary folder renamed into place, so a crash leaves no half set and concurrent builders (torchrun ranks)
-    cannot collide — the first rename wins, the others discard their copy."""
-    folder = SETS_ROOT / name
-    stamp = folder / "build.json"
+    """The built set's folder in the user cache, written by ``build`` when missing or made by other code: in a
+    private temporary folder renamed into place (``s3eval.cache.ensure``), so a crash leaves no half set and
+    concurrent builders (torchrun ranks) cannot collide."""
 
-    def current() -> bool:
-        return stamp.is_file() and read_json(stamp).get("version") == BUILD_VERSION
-
-    if current():
-        return folder
-    SETS_ROOT.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=SETS_ROOT))
-    try:
+    def write(folder: Path) -> None:
         for sub in ("images", "audios"):
-            (tmp / sub).mkdir()
-        rows = build(tmp)
-        (tmp / filename).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        atomic_write_json(tmp / "build.json", {"version": BUILD_VERSION, "builder": build.__name__})
-        if folder.exists() and not current():
-            shutil.rmtree(folder)  # another version's set
-        try:
-            tmp.rename(folder)
-        except OSError:
-            if not current():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+            (folder / sub).mkdir()
+        rows = build(folder)
+        (folder / filename).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                       encoding="utf-8")  # fmt: skip
+
+    return cache.ensure(set_entry(name, build), write)

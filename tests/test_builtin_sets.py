@@ -46,6 +46,18 @@ def test_builtin_sound_and_dialog_sets_content():
     assert third.follows == "image-audio-1/2" and third.media == () and third.gold == ("A cat.",)
 
 
+def test_builtin_sets_are_written_once_into_the_cache():
+    from s3eval import cache
+    from tasks.vqa.builtin import build_images
+
+    folder = builtin_media.ensure_set("vqa_builtin_images", build_images)
+    assert folder == builtin_media.set_entry("vqa_builtin_images", build_images).path
+    assert folder.parent == cache.cache_root() / "sets" and cache.is_complete(folder)
+    stamp = (folder / "questions.jsonl").stat().st_mtime_ns
+    assert builtin_media.ensure_set("vqa_builtin_images", build_images) == folder  # found, not rewritten
+    assert (folder / "questions.jsonl").stat().st_mtime_ns == stamp
+
+
 @pytest.mark.parametrize("name", list(BUILTINS))
 def test_builtin_set_runs_end_to_end_with_the_tiny_checkpoint(tmp_path, tiny_release, name):
     checkpoint, base = tiny_release

@@ -95,3 +95,16 @@ def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path):
     assert cfg.model_args == {"checkpoint": "builtin:sanity", "base": str(folder / "snap")}
     (folder / "hub.yaml").write_text("tasks: [mmmu_val]\ndata: MMMU/MMMU\n")
     assert load_config(folder / "hub.yaml").data == "MMMU/MMMU"
+
+
+def test_threads_and_cache_dir_reach_their_modules_and_leave_the_run_hash_alone(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("s3eval.runner.apply_threads", lambda n: seen.setdefault("threads", n))
+    monkeypatch.setattr("s3eval.runner.set_cache_root", lambda p: seen.setdefault("cache", p))
+    common = ["run", "--model", "constant", "--tasks", "sanity_image", "--limit", "2", "--output-dir",
+              str(tmp_path / "runs"), "--no-leaderboard", "--quiet"]  # fmt: skip
+    assert main([*common, "--threads", "1", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert seen == {"threads": 1, "cache": tmp_path / "c"}
+    assert main([*common]) == 0  # the same run: threads and cache folder are not part of its identity
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+    assert main([*common, "--threads", "0"]) == 2

@@ -54,7 +54,7 @@ def test_run_results_leaderboard_rescore_agree(tmp_path, mmmu_mini):
     rescored = again.result.to_dict()
     # The gold hash is over the loaded dataset, which rescore does not read.
     assert rescored["settings"].pop("answer_key_hash") is None and task["settings"].pop("answer_key_hash")
-    assert rescored == task and again.source == "the run's arguments"
+    assert rescored == task and again.source == "task rebuilt from the run's arguments"
 
 
 def test_replay_model_with_fallbacks_rescore_identically(tmp_path, mmmu_mini):
@@ -130,3 +130,83 @@ def test_tasks_listing_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "mmmu_val " in out.stdout and "900" in out.stdout
+
+
+class Streaming(ConstantModel):
+    """Records what each call hands the model and every response-log append."""
+
+    def __init__(self, fail_on=()):
+        super().__init__("A")
+        self.calls, self.batches, self.fail_on = [], [], set(fail_on)
+
+    def generate_streaming(self, requests, on_batch):
+        self.calls.append(len(requests))
+        return super().generate_streaming(requests, on_batch)
+
+    def generate(self, requests):
+        if any(r.sample_id in self.fail_on for r in requests):
+            raise RuntimeError("boom")
+        self.batches.append([r.sample_id for r in requests])
+        return super().generate(requests)
+
+
+def test_the_model_gets_the_whole_task_and_each_batch_is_stored_as_it_completes(tmp_path, mmmu_mini, monkeypatch):
+    from s3eval.response_log import ResponseLog
+
+    model = Streaming()
+    monkeypatch.setattr("s3eval.runner.build_model", lambda name, args: model)
+    appends = []
+    real = ResponseLog.append
+    monkeypatch.setattr(ResponseLog, "append", lambda self, entries: appends.append(len(entries)) or real(self, entries))
+    run(config(tmp_path, mmmu_mini, batch_size=32, run_name="a"), show_progress=False)
+    assert model.calls == [90]  # all 90 pending requests in one hand-off (window 4096)
+    assert [len(b) for b in model.batches] == [32, 32, 26] and appends == [32, 32, 26]  # durable per batch
+    model.calls.clear()
+    run(config(tmp_path, mmmu_mini, window=40, run_name="b"), show_progress=False)
+    assert model.calls == [40, 40, 10]  # --window bounds a hand-off; batch_size unset: one batch per hand-off
+
+
+def test_a_failing_batch_never_regenerates_the_batches_already_stored(tmp_path, mmmu_mini, monkeypatch):
+    model = Streaming(fail_on={"validation_Art_10"})
+    monkeypatch.setattr("s3eval.runner.build_model", lambda name, args: model)
+    outcome = run(config(tmp_path, mmmu_mini, batch_size=8), show_progress=False)
+    generated = [i for batch in model.batches for i in batch]
+    assert len(generated) == len(set(generated)) == 89  # every other item generated exactly once
+    log = list(read_jsonl(outcome.run_dir / "responses.jsonl"))
+    assert len(log) == 90 and len({e["key"] for e in log}) == 90
+    failed = [e for e in log if e["error"]]
+    assert [e["sample_id"] for e in failed] == ["validation_Art_10"] and "boom" in failed[0]["error"]
+
+
+def test_batch_size_and_window_do_not_change_the_run(tmp_path, mmmu_mini, monkeypatch):
+    """Throughput knobs are not part of the run id: a run resumed with another batch size continues the same run
+    directory and reuses every response."""
+    from s3eval.config import ConfigError
+
+    hashes = {config(tmp_path, mmmu_mini, **kw).result_hash() for kw in
+              ({}, {"batch_size": 2}, {"batch_size": "auto"}, {"window": 7}, {"model_args": {"batch_size": "64"}})}  # fmt: skip
+    assert len(hashes) == 1
+    first = run(config(tmp_path, mmmu_mini, model="constant", batch_size=4), show_progress=False)
+    again = run(config(tmp_path, mmmu_mini, model="constant", batch_size="auto", window=16), show_progress=False)
+    assert again.run_dir == first.run_dir and again.resumed["mmmu_val"] == (90, 90)
+    with pytest.raises(ConfigError, match=r"the GPU batch is given twice: batch_size 4 \(--batch-size\) and model "
+                                          r"argument batch_size=8; give it once, with --batch-size"):  # fmt: skip
+        config(tmp_path, mmmu_mini, batch_size=4, model_args={"batch_size": "8"}).validate()
+    for bad in (0, "x", -3, True):
+        with pytest.raises(ConfigError, match="batch_size must be a positive whole number or auto"):
+            config(tmp_path, mmmu_mini, batch_size=bad).validate()
+    with pytest.raises(ConfigError, match="window must be a positive integer, got 0"):
+        config(tmp_path, mmmu_mini, window=0).validate()
+
+
+def test_batch_size_flag_takes_auto_or_a_number(tmp_path, mmmu_mini, capsys):
+    from s3eval.cli import main
+
+    common = ["run", "--model", "constant", "--tasks", "mmmu_val", "--data", str(mmmu_mini), "--limit", "4", "--quiet",
+              "--output-dir", str(tmp_path / "runs"), "--no-leaderboard"]  # fmt: skip
+    assert main([*common, "--batch-size", "auto", "--window", "2"]) == 0
+    capsys.readouterr()
+    assert main([*common, "--batch-size", "3"]) == 0  # another batch size: the same run, nothing to redo
+    assert "complete, nothing to generate: all 4 responses reused" in capsys.readouterr().out
+    assert main([*common, "--batch-size", "many"]) == 2
+    assert "batch_size must be a positive whole number or auto, got 'many'" in capsys.readouterr().err

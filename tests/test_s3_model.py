@@ -166,6 +166,7 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_model, monkeypatc
         return real(c, rows, budget, **kw)
 
     monkeypatch.setattr(engine, "generate", small_gpu)
+    tiny_model.batch_size = 6  # a row limit: halved on out-of-memory, and remembered in rows
     before = tiny_model.backoffs
     assert [r.text for r in tiny_model.generate(requests())] == expected
     assert sizes[0] == 6 and max(sizes[1:]) <= 3 and tiny_model.backoffs > before
@@ -174,7 +175,49 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(tiny_model, monkeypatc
     backoffs = tiny_model.backoffs
     assert [r.text for r in tiny_model.generate(requests())] == expected
     assert sizes == [2, 2, 2] and tiny_model.backoffs == backoffs
-    tiny_model.memory_limit = None
+    tiny_model.memory_limit, tiny_model.batch_size = None, None
+
+
+def test_auto_batches_grow_until_memory_says_stop_and_remember_it(tiny_model, monkeypatch):
+    """batch_size=auto: a token budget (rows × the costliest row's prompt + budget tokens) that doubles after each
+    batch; an out-of-memory error halves it for good; a high peak stops the growth. Outputs never change."""
+    from s3eval.models.s3 import model as s3_model
+
+    tiny_model.batch_size = "auto"
+    start = s3_model.AUTO_START_TOKENS
+    expected = [r.text for r in tiny_model.generate(requests())]
+    work = requests() * 4  # 24 requests
+    costs = {}
+    c = tiny_model.components
+    for r in work:
+        costs[r.sample_id] = len(engine.prepare(c, r).ids) + 32
+    widest = max(costs.values())
+    real = engine.generate
+    padded = []
+
+    def gpu(c, rows, budget, **kw):
+        size = len(rows) * max(len(p.ids) + budget for p in rows)
+        padded.append(size)
+        if size > 5 * widest:  # this "GPU" holds five of the costliest rows
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(c, rows, budget, **kw)
+
+    monkeypatch.setattr(engine, "generate", gpu)
+    monkeypatch.setattr(s3_model, "AUTO_START_TOKENS", 2 * widest)
+    tiny_model.token_budget, tiny_model.growing = 2 * widest, True
+    assert [r.text for r in tiny_model.generate(work)] == expected * 4
+    assert padded[0] <= 2 * widest and padded[1] > padded[0]  # grew after the first batch
+    assert not tiny_model.growing and tiny_model.token_budget <= 5 * widest
+    padded.clear()
+    backoffs = tiny_model.backoffs
+    assert [r.text for r in tiny_model.generate(work)] == expected * 4
+    assert tiny_model.backoffs == backoffs and max(padded) <= 5 * widest  # remembered: nothing fails again
+    # A peak near the device's memory also stops the growth.
+    tiny_model.token_budget, tiny_model.growing = 2 * widest, True
+    monkeypatch.setattr(s3_model, "_peak_memory_fraction", lambda device: 0.95)
+    tiny_model.generate(requests())
+    assert not tiny_model.growing and tiny_model.token_budget == 2 * widest
+    tiny_model.token_budget, tiny_model.growing, tiny_model.batch_size = start, True, None
 
 
 def test_non_finite_logits_are_flagged_per_sample(tiny_model):
@@ -221,3 +264,87 @@ def test_next_batch_media_are_prepared_ahead_exactly_once(tiny_release, monkeypa
     assert [r.text for r in model.generate(requests())] == expected
     assert calls == [2, 2, 2]  # one look-ahead per GPU batch
     assert len(preprocessed) == 6  # 7 media, one image repeated: each unique one decoded once
+
+
+def test_shared_prefix_likelihood_equals_one_forward_per_candidate(tiny_model):
+    """Each prompt runs once and its key/value cache serves every candidate; scores equal today's one full forward
+    per candidate (prompt + continuation) in fp32: mean NLL per token within 1e-5, sums within 1e-5 relative."""
+    c = tiny_model.components
+    candidates = ["a cat", "B", "a much longer answer with quite a few words in it", "no", "", "yes, certainly"]
+    reqs = [LikelihoodRequest(r, answer) for r in requests() for answer in candidates]
+    tiny_model.batch_size = None
+    shared = tiny_model.loglikelihood(reqs)
+    for request, result in zip(reqs, shared):
+        prepared = engine.prepare(c, request.request)
+        cont = c.tokenizer(request.continuation + "</RS>", add_special_tokens=False).input_ids
+        (alone,) = engine.continuation_logprobs(c, [prepared], [cont])  # today's path, one candidate at a time
+        assert result.error is None and result.n_tokens == len(cont)
+        assert result.mean_nll == pytest.approx(-alone / len(cont), abs=1e-5)
+        assert result.logprob == pytest.approx(alone, rel=1e-5, abs=1e-5)
+    tiny_model.shared_prefix = False
+    try:
+        full = tiny_model.loglikelihood(reqs)
+    finally:
+        tiny_model.shared_prefix = True
+    assert max(abs(a.mean_nll - b.mean_nll) for a, b in zip(shared, full)) <= 1e-5
+
+
+def test_candidates_of_a_prompt_share_one_prompt_run(tiny_model, monkeypatch):
+    prompts, rows = [], []
+    real = engine.shared_prefix_logprobs
+
+    def counting(c, batch, continuations, **kw):
+        prompts.extend(batch)
+        rows.extend(len(conts) for conts in continuations)
+        return real(c, batch, continuations, **kw)
+
+    monkeypatch.setattr(engine, "shared_prefix_logprobs", counting)
+    reqs = [LikelihoodRequest(r, answer) for r in requests()[:3] for answer in ("A", "B", "C", "D")]
+    tiny_model.batch_size = None
+    results = tiny_model.loglikelihood(reqs)
+    assert len(prompts) == 3 and sorted(rows) == [4, 4, 4]  # 3 prompt runs for 12 candidates
+    assert [r.error for r in results] == [None] * 12
+    # A candidate whose prompt cannot be read fails with its prompt's error; the rest are scored.
+    broken = Request("t", "bad", "Describe this image.", (Media("image", "image_1", data=b"\x89PNG truncated"),))
+    mixed = tiny_model.loglikelihood([LikelihoodRequest(broken, "A"), LikelihoodRequest(broken, "B")] + reqs[:2])
+    assert [r.error_kind for r in mixed[:2]] == ["media", "media"] and mixed[0].error.startswith("image_1 (bytes)")
+    assert [r.logprob for r in mixed[2:]] == pytest.approx([r.logprob for r in results[:2]], abs=1e-5)
+
+
+def test_every_gpu_batch_is_reported_once_as_it_completes(tiny_model):
+    """generate_streaming calls on_batch after every GPU batch (the runner stores each durably there), refused
+    requests first; together they cover every request once, with the responses generate returns."""
+    bad = Request("t", "x", "Text with a literal <img> token", (image(1),))
+    work = requests() + [bad]
+    calls = []
+    tiny_model.batch_size = 2
+    try:
+        streamed = tiny_model.generate_streaming(work, lambda indices, responses: calls.append((indices, responses)))
+        plain = tiny_model.generate(work)
+        scored = []
+        reqs = [LikelihoodRequest(r, a) for r in requests() for a in ("A", "B")]
+        likelihoods = tiny_model.loglikelihood_streaming(reqs, lambda indices, results: scored.append(indices))
+    finally:
+        tiny_model.batch_size = None
+    assert calls[0][0] == [6] and calls[0][1][0].error.startswith("placeholder mismatch")
+    assert [len(indices) for indices, _ in calls[1:]] == [2, 2, 2]
+    assert sorted(i for indices, _ in calls for i in indices) == list(range(7))
+    for indices, responses in calls:
+        assert [streamed[i] for i in indices] == responses
+    assert [r.text for r in streamed] == [r.text for r in plain]
+    assert sorted(i for indices in scored for i in indices) == list(range(12)) and len(scored) == 3
+    assert all(r.error is None for r in likelihoods)
+
+
+def test_batch_size_model_argument_takes_auto_or_a_number(tiny_release):
+    from s3eval.models import ModelError, build_model
+
+    checkpoint, base = tiny_release
+    args = {"checkpoint": str(checkpoint), "base": str(base), "device": "cpu"}
+    assert build_model("s3", {**args, "batch_size": "auto"}).batch_size == "auto"
+    assert build_model("s3", {**args, "batch_size": "16"}).batch_size == 16
+    model = build_model("s3", args)
+    model.set_batch_size(8)
+    assert model.batch_size == 8 and not model.auto
+    with pytest.raises(ModelError, match="batch_size must be a whole number of at least 1 or auto, got 0"):
+        model.set_batch_size(0)

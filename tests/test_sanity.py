@@ -1,5 +1,6 @@
 """The trained sanity checkpoint answers from the media — ≥ 95 % with them, chance without or with noise — and the
-CI gate catches a broken splice (media vectors zeroed on purpose)."""
+CI gate catches a broken splice (media vectors zeroed on purpose). The checkpoint comes from the suite's cache
+(the ``sanity_release`` fixture in conftest.py): trained on first use, then reused by later sessions."""
 
 import pytest
 
@@ -10,13 +11,6 @@ from s3eval.task import TaskError, TaskOptions
 from s3eval.task_registry import build_task
 
 from conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def sanity_release(tmp_path_factory):
-    from tasks.sanity.checkpoint import ensure_sanity
-
-    return ensure_sanity(tmp_path_factory.mktemp("sanity") / "release")
 
 
 def evaluate(release, tmp_path, media, run_name, leaderboard=None):
@@ -38,6 +32,16 @@ def test_sanity_sets_are_deterministic_and_balanced():
     assert build_task("sanity_audio", TaskOptions(args={"media": "withhold"})).samples()[0].media == ()
     with pytest.raises(TaskError, match="media must be one of keep, withhold, noise"):
         build_task("sanity_audio", TaskOptions(args={"media": "mute"}))
+
+
+def test_training_reached_its_held_out_target(sanity_release):
+    import json
+
+    from tasks.sanity.checkpoint import STOP_ACCURACY
+
+    checkpoint, _ = sanity_release
+    record = json.loads((checkpoint.parent / ".complete").read_text())
+    assert record["trained"] == "sanity" and min(record["held_out_accuracy"].values()) >= STOP_ACCURACY, record
 
 
 def test_answers_come_from_the_media(sanity_release, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from ..errors import S3evalError
 from ..registry import did_you_mean
@@ -14,6 +14,19 @@ from ..types import LikelihoodRequest, LikelihoodResult, Request, Response
 
 class ModelError(S3evalError, ValueError):
     """Bad model arguments or files; the message names the culprit and the fix."""
+
+
+# on_batch(indices, results): results for requests[i] for i in indices, called as each batch completes.
+OnBatch = Callable[[list[int], list[Any]], None]
+BatchSize = Union[int, str, None]  # a whole number, "auto", or None (the backend's default)
+
+
+def batch_arg(args: Mapping[str, Any], name: str = "batch_size") -> BatchSize:
+    """A batch-size model argument: ``auto`` or a whole number of at least 1 (``--model-arg batch_size=8``)."""
+    value = args.get(name)
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    return int_arg(args, name, None, minimum=1)
 
 
 def int_arg(args: Mapping[str, Any], name: str, default: Optional[int], minimum: Optional[int] = None) -> Optional[int]:
@@ -63,6 +76,9 @@ class Model(ABC):
     # Argument names accepted by from_args, with their help text (shown by `s3eval run --help`).
     arguments: Mapping[str, str] = {}
     supports_likelihood: bool = False  # whether ``loglikelihood`` is implemented
+    # Requests the backend runs at once (its GPU batch): a whole number, "auto" or None (the backend's default).
+    # The runner sets it from --batch-size (``set_batch_size``); it never changes results, only speed.
+    batch_size: BatchSize = None
 
     @classmethod
     @abstractmethod
@@ -85,3 +101,34 @@ class Model(ABC):
     def loglikelihood(self, requests: Sequence[LikelihoodRequest]) -> list[LikelihoodResult]:
         """Log-probability of each continuation after its prompt; backends that cannot score raise."""
         raise ModelError(f"model {self.identity.name!r} does not support likelihood scoring")
+
+    def set_batch_size(self, size: BatchSize) -> None:
+        """The GPU batch: a whole number of requests, or "auto" (the backend finds it); None keeps the default."""
+        if size is not None:
+            self.batch_size = size
+
+    def generate_streaming(self, requests: Sequence[Request], on_batch: OnBatch) -> list[Response]:
+        """As ``generate``, calling ``on_batch(indices, responses)`` as each batch completes, so the caller can
+        store every batch durably while the next runs. The default runs ``generate`` on batches of
+        ``batch_size`` requests (all at once when it is None or "auto"); backends with their own batching
+        override it and call ``on_batch`` per GPU batch."""
+        return _in_batches(self.generate, requests, self.batch_size, on_batch)
+
+    def loglikelihood_streaming(
+        self, requests: Sequence[LikelihoodRequest], on_batch: OnBatch
+    ) -> list[LikelihoodResult]:
+        """As ``loglikelihood``, calling ``on_batch(indices, results)`` as each batch completes."""
+        return _in_batches(self.loglikelihood, requests, self.batch_size, on_batch)
+
+
+def _in_batches(call: Callable[[list], list], items: Sequence[Any], size: BatchSize, on_batch: OnBatch) -> list:
+    step = size if isinstance(size, int) and not isinstance(size, bool) else max(1, len(items))
+    out: list = []
+    for start in range(0, len(items), step):
+        chunk = list(items[start : start + step])
+        results = call(chunk)
+        if len(results) != len(chunk):
+            raise RuntimeError(f"model returned {len(results)} results for {len(chunk)} requests")
+        on_batch(list(range(start, start + len(chunk))), list(results))
+        out.extend(results)
+    return out

@@ -2,7 +2,7 @@
 ``images/``, ``audios/`` with zero-padded names) from media inside installed packages. It holds dialogs of
 all four contest types, image+audio ones included, whose later turns need the earlier ones (e.g. "Which animal
 did I show you?"), and explicit distractors for the likelihood proxy. Answers are unambiguous: object labels
-of single-subject images, measured colour and duration."""
+of single-subject images, measured colour and duration. The user cache holds it (``builtin_media.ensure_set``)."""
 
 from __future__ import annotations
 

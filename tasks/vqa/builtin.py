@@ -1,5 +1,6 @@
-"""Built-in question sets, written on first use in the project's own format from media inside installed
-packages (``tasks.builtin_media``), then read back through the same loader as a user's set:
+"""Built-in question sets, written on first use (into the user cache, ``tasks.builtin_media.ensure_set``) in the
+project's own format from media inside installed packages (``tasks.builtin_media``), then read back through the
+same loader as a user's set:
 
 - ``vqa_builtin_images``: real photographs and scans, multiple choice (what is shown; colour or black and white);
 - ``aqa_builtin_sounds``: real sound clips, one-word answers scored by normalised exact match (what made the

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -152,9 +152,29 @@ def ensure_release(directory: Path, build: Callable[[Path], object]) -> tuple[Pa
     return directory / "s3", directory / "base"
 
 
-def ensure_builtin(directory: Path, seed: int = 0) -> tuple[Path, Path]:
-    """The built-in tiny release (random weights), built on first use."""
-    return ensure_release(directory, lambda folder: build_tiny_release(folder, seed))
+# Distributions whose code shapes a built release (weights initialisation, file formats, the tokenizer model).
+RELEASE_PACKAGES = ("torch", "transformers", "peft", "safetensors", "tokenizers", "sentencepiece", "mistral-common",
+                    "imagebind-unofficial", "numpy")  # fmt: skip
+
+
+def cache_entry(seed: int = 0):
+    """The tiny release's entry in the user cache (``s3eval.cache``): keyed by this builder's source and the
+    modules and package versions that shape its files."""
+    from ...cache import Entry
+
+    modules = ("s3eval.models.s3.builder", "s3eval.models.s3.projector")
+    return Entry("releases", "tiny" if seed == 0 else f"tiny-seed{seed}", modules, RELEASE_PACKAGES, {"seed": seed})
+
+
+def ensure_builtin(directory: Optional[Path] = None, seed: int = 0) -> tuple[Path, Path]:
+    """The built-in tiny release (random weights), built on first use: in ``directory`` when given, else in its
+    entry of the user cache."""
+    if directory is not None:
+        return ensure_release(directory, lambda folder: build_tiny_release(folder, seed))
+    from ...cache import ensure
+
+    folder = ensure(cache_entry(seed), lambda tmp: build_tiny_release(tmp, seed))
+    return folder / "s3", folder / "base"
 
 
 def release_main(description: str, build: Callable[[Path, int], tuple[Path, Path]]) -> None:

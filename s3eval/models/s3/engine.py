@@ -50,6 +50,9 @@ class Components:
     dtype: torch.dtype
     system_prompt: str
     context_length: Optional[int] = None  # the base's max_position_embeddings; None: unchecked
+    # Extra keyword arguments for the language model's generate (e.g. cache_implementation="static"); options,
+    # off by default.
+    generate_options: dict = field(default_factory=dict)
 
 
 def placeholder_runs(ids: Sequence[int], token_kind: dict[int, str]) -> list[tuple[int, int, str]]:
@@ -75,12 +78,9 @@ def prepare(c: Components, request: Request, extra_tokens: int = 0, extra_what: 
     ids = encode_pieces(c.tokenizer, dialog_pieces(request, c.system_prompt))
     media = dialog_media(request)
     prepared = Prepared(ids=ids, media=media)
-    if c.context_length is not None and len(ids) + extra_tokens > c.context_length:
-        prepared.error, prepared.error_kind = (
-            f"prompt is {len(ids):,} tokens + {extra_tokens:,} {extra_what}; the model's context is "
-            f"{c.context_length:,} tokens",
-            "data",
-        )
+    too_long = context_error(c, len(ids), extra_tokens, extra_what)
+    if too_long is not None:
+        prepared.error, prepared.error_kind = too_long, "data"
         return prepared
     token_kind = {token_id: kind for kind, token_id in c.media_token_ids.items()}
     runs = placeholder_runs(ids, token_kind)
@@ -103,6 +103,14 @@ def prepare(c: Components, request: Request, extra_tokens: int = 0, extra_what: 
             return prepared
     prepared.media_hashes = hashes
     return prepared
+
+
+def context_error(c: Components, n_ids: int, extra_tokens: int, extra_what: str = "to generate") -> Optional[str]:
+    """The data error of a prompt of ``n_ids`` tokens that with ``extra_tokens`` more exceeds the context."""
+    if c.context_length is not None and n_ids + extra_tokens > c.context_length:
+        return (f"prompt is {n_ids:,} tokens + {extra_tokens:,} {extra_what}; the model's context is "
+                f"{c.context_length:,} tokens")  # fmt: skip
+    return None
 
 
 def _preprocess(c: Components, media: Media):
@@ -208,6 +216,49 @@ def by_cost(prepared: Sequence[Prepared], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def cost_order(costs: Sequence[int]) -> list[int]:
+    """Indices most expensive first (memory errors surface early), ties in input order."""
+    return sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+
+
+def take_batch(order: Sequence[int], start: int, costs: Sequence[int], token_budget: Optional[int],
+               max_rows: Optional[int]) -> int:  # fmt: skip
+    """End of the batch that starts at ``order[start]``: rows in cost order while the padded size — rows × the
+    costliest row's cost (the first, in cost order) — stays within ``token_budget`` and the rows within
+    ``max_rows`` (None: no limit). Always at least one row."""
+    end = start + 1
+    widest = costs[order[start]]
+    while end < len(order) and (max_rows is None or end - start < max_rows) and (
+        token_budget is None or (end - start + 1) * max(widest, costs[order[end]]) <= token_budget
+    ):
+        widest = max(widest, costs[order[end]])
+        end += 1
+    return end
+
+
+def by_budget(costs: Sequence[int], token_budget: Optional[int], max_rows: Optional[int] = None) -> list[list[int]]:
+    """Indices in cost order cut into batches by ``take_batch``: a token budget and/or a row limit."""
+    order, batches, start = cost_order(costs), [], 0
+    while start < len(order):
+        end = take_batch(order, start, costs, token_budget, max_rows)
+        batches.append(order[start:end])
+        start = end
+    return batches
+
+
+class _FiniteLogits:
+    """A forward hook on the output head: per row, whether every step's last-position logits were finite (no NaN
+    or inf). Replaces keeping every step's scores (rows × vocabulary × steps floats: gigabytes for big batches)."""
+
+    def __init__(self) -> None:
+        self.ok: Optional[torch.Tensor] = None
+
+    def __call__(self, module, inputs, output) -> None:
+        logits = output[:, -1] if output.dim() == 3 else output
+        finite = torch.isfinite(logits).all(dim=-1)
+        self.ok = finite if self.ok is None else self.ok & finite
+
+
 def generate(
     c: Components, rows: Sequence[Prepared], max_new_tokens: int, min_new_tokens: int = 0,
     preprocessed: Optional[dict] = None,
@@ -219,15 +270,21 @@ def generate(
     if not live:
         return texts
     embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
-    with torch.inference_mode():
-        out = c.lm.generate(
-            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-            do_sample=False, num_beams=1,
-            eos_token_id=c.eos_id, pad_token_id=c.pad_id, use_cache=True, temperature=None, top_p=None, top_k=None,
-            output_scores=True, return_dict_in_generate=True,
-        )  # fmt: skip
-    finite = torch.stack([torch.isfinite(step).all(dim=-1) for step in out.scores]).all(dim=0).tolist()
-    for i, tokens, ok in zip(live, out.sequences.tolist(), finite):
+    # Raw logits are checked (a hook on the head), not the processed scores: min_new_tokens sets the end token's
+    # score to -inf on purpose, which is not a model failure.
+    check = _FiniteLogits()
+    handle = c.lm.get_output_embeddings().register_forward_hook(check)
+    try:
+        with torch.inference_mode():
+            options = dict(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
+                           num_beams=1, eos_token_id=c.eos_id, pad_token_id=c.pad_id, use_cache=True,
+                           temperature=None, top_p=None, top_k=None)  # fmt: skip
+            options.update(c.generate_options)
+            sequences = c.lm.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+    finally:
+        handle.remove()
+    finite = check.ok.tolist() if check.ok is not None else [True] * len(live)
+    for i, tokens, ok in zip(live, sequences.tolist(), finite):
         if not ok:
             rows[i].error, rows[i].error_kind = "non-finite logits (NaN or inf) during generation", "model"
             continue
@@ -238,10 +295,11 @@ def generate(
 
 
 def continuation_logprobs(
-    c: Components, rows: Sequence[Prepared], continuations: Sequence[Sequence[int]]
+    c: Components, rows: Sequence[Prepared], continuations: Sequence[Sequence[int]], preprocessed: Optional[dict] = None
 ) -> list[Optional[float]]:
-    """Σ log p(continuation token | prefix) per row (natural log); None for rows whose media failed."""
-    vectors = media_vectors(c, rows)
+    """Σ log p(continuation token | prefix) per row (natural log), one full forward of prompt + continuation per
+    row; None for rows whose media failed."""
+    vectors = media_vectors(c, rows, preprocessed)
     live = [i for i, p in enumerate(rows) if p.error is None]
     results: list[Optional[float]] = [None] * len(rows)
     if not live:
@@ -260,3 +318,63 @@ def continuation_logprobs(
         results[live[i]] = float(row.gather(1, torch.tensor(cont, device=row.device)[:, None]).sum())
     return results
 
+
+
+def _decoder(c: Components) -> torch.nn.Module:
+    """The language model without its output head (LoRA layers included when unmerged)."""
+    model = c.lm.get_base_model() if hasattr(c.lm, "get_base_model") else c.lm
+    return getattr(model, model.base_model_prefix)
+
+
+def shared_prefix_logprobs(
+    c: Components, rows: Sequence[Prepared], continuations: Sequence[Sequence[Sequence[int]]],
+    preprocessed: Optional[dict] = None,
+) -> list[Optional[list[float]]]:
+    """Σ log p(continuation token | prefix) for every continuation of every row (natural log), running each
+    row's prompt once: the prompts go through the model once (left-padded), their key/value cache is repeated for
+    each row's continuations, and only the continuation tokens are run after it. Equal to
+    ``continuation_logprobs`` on (prompt, continuation) pairs up to float rounding. None for rows whose media
+    failed."""
+    vectors = media_vectors(c, rows, preprocessed)
+    live = [i for i, p in enumerate(rows) if p.error is None and continuations[i]]
+    results: list[Optional[list[float]]] = [None if p.error is not None else [] for p in rows]
+    if not live:
+        return results
+    embeds, mask = embed_batch(c, [rows[i] for i in live], vectors)
+    owner = [k for k, i in enumerate(live) for _ in continuations[i]]  # the prompt row of each continuation
+    flat = [list(cont) for i in live for cont in continuations[i]]
+    width = max(len(cont) for cont in flat) - 1  # every continuation but its last token goes in after the prompt
+    decoder, head = _decoder(c), c.lm.get_output_embeddings()
+    with torch.inference_mode():
+        out = decoder(inputs_embeds=embeds, attention_mask=mask, use_cache=width > 0)
+        # The prompt's last position predicts each continuation's first token: one normaliser per prompt.
+        first = torch.log_softmax(head(out.last_hidden_state[:, -1]).float(), dim=-1)
+        select = torch.tensor(owner, device=embeds.device)
+        first_ids = torch.tensor([cont[0] for cont in flat], device=embeds.device)
+        totals = first[select].gather(1, first_ids[:, None])[:, 0]
+        if width > 0:
+            cache = out.past_key_values
+            cache.batch_select_indices(select)  # each prompt's keys and values, once per continuation
+            ids = torch.full((len(flat), width), c.pad_id, dtype=torch.long)
+            tail = torch.zeros((len(flat), width), dtype=torch.long)
+            for k, cont in enumerate(flat):
+                ids[k, : len(cont) - 1] = torch.tensor(cont[:-1], dtype=torch.long)
+                tail[k, : len(cont) - 1] = 1
+            ids, tail = ids.to(c.device), tail.to(c.device)
+            hidden = decoder(
+                inputs_embeds=c.lm.get_input_embeddings()(ids), attention_mask=torch.cat([mask[select], tail], dim=1),
+                past_key_values=cache, use_cache=False,
+            ).last_hidden_state  # fmt: skip
+            # The output head (the costliest part at small widths) runs on real positions only, not on padding.
+            real = tail.bool()
+            logprobs = torch.log_softmax(head(hidden[real]).float(), dim=-1)
+            targets = torch.tensor([token for cont in flat for token in cont[1:]], device=c.device)
+            picked = logprobs.gather(1, targets[:, None])[:, 0]
+            rows_of = torch.arange(len(flat), device=c.device)[:, None].expand(-1, width)[real]
+            totals = totals.index_add(0, rows_of, picked)
+    values = totals.tolist()
+    k = 0
+    for i in live:
+        results[i] = values[k : k + len(continuations[i])]
+        k += len(continuations[i])
+    return results

@@ -23,17 +23,17 @@ from ..base import ModelError
 from .prompt import NOTEBOOK_SYSTEM_PROMPT
 
 BUILTIN_TINY = "builtin:tiny"
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-BUILTIN_ROOT = PROJECT_ROOT / "results" / "builtin"
 
-# Built-in releases, built on first use into BUILTIN_ROOT/<name>: "tiny" (random weights) here; task plugins
-# register others (e.g. a checkpoint trained on their data) with register_builtin_checkpoint.
-_BUILTINS: Registry[Callable[[Path], tuple[Path, Path]]] = Registry("built-in checkpoint")
+# Built-in releases, built on first use into the user cache (s3eval.cache: <cache root>/releases/<name>-<key>):
+# "tiny" (random weights) here; task plugins register others (e.g. a checkpoint trained on their data) with
+# register_builtin_checkpoint.
+_BUILTINS: Registry[Callable[[], tuple[Path, Path]]] = Registry("built-in checkpoint")
 _BUILTINS.register("tiny", "s3eval.models.s3.builder:ensure_builtin")
 
 
 def register_builtin_checkpoint(name: str, ensure: str) -> None:
-    """``ensure`` ("module:function") builds the release into a folder if needed and returns (checkpoint, base)."""
+    """``ensure`` ("module:function"), called with no arguments, builds the release into its cache entry if needed
+    and returns (checkpoint, base)."""
     _BUILTINS.register(name, ensure)
 
 
@@ -42,7 +42,7 @@ def resolve_builtin(spec: str) -> tuple[Path, Path]:
 
     discover()  # task plugins may register built-in checkpoints
     name = spec.split(":", 1)[1]
-    return _BUILTINS.get(name)(BUILTIN_ROOT / name)
+    return _BUILTINS.get(name)()
 
 ARGUMENTS = {
     "checkpoint": f"S³ release folder (released layout), or builtin:NAME built on first use: {BUILTIN_TINY} "
