@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Optional
 
 RULE = "1 thread per process on machines with at most 2 usable cores; otherwise all usable cores but one"
@@ -58,13 +59,20 @@ def apply_threads(n: Optional[int] = None) -> int:
     if n is None and _explicit and _applied is not None:
         return _applied
     count = default_threads() if n is None else n
+    _applied, _explicit = count, n is not None
+    # Importing torch here would cost every run half a gigabyte, scripted backends included: the count is set now
+    # if torch is already loaded, else by ensure_threads() where torch work starts.
+    if "torch" in sys.modules:
+        _set_torch(count)
+    return count
+
+
+def _set_torch(count: int) -> None:
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         if torch.get_num_threads() != count:
             torch.set_num_threads(count)
-    _applied, _explicit = count, n is not None
-    return count
 
 
 def applied() -> Optional[int]:
@@ -73,6 +81,8 @@ def applied() -> Optional[int]:
 
 
 def ensure_threads() -> int:
-    """The default rule, unless someone (the CLI, a config, a test) already chose: for library entry points that
-    start heavy CPU work (e.g. training the sanity checkpoint on first use)."""
-    return _applied if _applied is not None else apply_threads(None)
+    """Apply the chosen count (the CLI, a config, a test) or else the default rule to torch: for the entry points
+    that start torch work (loading the S³ backend, training the sanity checkpoint)."""
+    count = _applied if _applied is not None else apply_threads(None)
+    _set_torch(count)
+    return count

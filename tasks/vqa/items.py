@@ -26,6 +26,7 @@ set still runs.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +65,17 @@ def _paths(value: Any, key: str, root: Path) -> tuple[Path, ...]:
     return tuple(media_path(v, key, root) for v in values)
 
 
+@functools.lru_cache(maxsize=65536)
+def _resolved(root: Path, value: str) -> tuple[Path, Path]:
+    # Resolving is most of the time to read a large image set (bench/scale.py), and items share media.
+    return (root / value).resolve(), root.resolve()
+
+
 def media_path(value: str, key: str, root: Path) -> Path:
     """``value`` resolved under ``root``; a path that leaves ``root`` (``../``, an absolute path elsewhere, a link
     out) is refused: a set's lines must not read arbitrary files. ``media_root:`` in the definition sets ``root``."""
-    path = (root / value).resolve()
-    if not path.is_relative_to(root.resolve()):
+    path, resolved_root = _resolved(root, value)
+    if not path.is_relative_to(resolved_root):
         raise ItemError(f"`{key}` path {value!r} leaves the media folder {root}; move the file inside it or set "
                         f"`media_root:` in the task definition to a folder that holds it")  # fmt: skip
     if not path.is_file():

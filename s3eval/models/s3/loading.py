@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ...provenance import tree_fingerprint
+from ...threads import ensure_threads
 from .encoders import PREPROCESSING_VERSION, MediaEncoder, build_imagebind
 from .engine import Components
 from .feature_cache import FeatureCache
@@ -34,6 +35,8 @@ def encoder_identity(spec: S3Spec, encoder_dtype: str) -> str:
 def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
+
+    ensure_threads()  # torch's thread count, as the run chose (s3eval.threads)
 
     device = resolve_device(spec)
     dtype = DTYPES[resolve_dtype(spec, device)]
