@@ -57,7 +57,7 @@ def append_rows(path: Path, rows: Sequence[Mapping[str, object]], unique_on: Seq
     those columns are already present are skipped. A torn last row (a writer killed mid-append) is first moved
     aside to ``<file>.torn`` (with a notice), so it never swallows the new rows; a full disk leaves the file as it
     was and raises StorageError (``storage.append_bytes``). An older leaderboard is upgraded first (the original
-    kept as ``<file>.v1.bak``)."""
+    kept as ``<file>.v<version>.bak``)."""
     path = Path(path)
     for row in rows:
         _encode(row)  # unknown columns are refused before the file is touched
@@ -98,10 +98,12 @@ def _header(text: str) -> tuple[str, ...]:
 
 def _upgrade(fd: int, path: Path, text: str) -> None:
     """Replace an older leaderboard (``text``, ``fd`` held under its lock) with one in the current columns, the new
-    columns left empty; the original is first saved beside it as ``<file>.v1.bak``. The new file is renamed into
-    place: writers waiting on the old file's lock open the new one."""
-    atomic_write_text(path.with_name(path.name + ".v1.bak"), text)
+    columns left empty; the original is first saved beside it as ``<file>.v<version>.bak`` (v1: before the
+    headline columns, v2: before the result model). The new file is renamed into place: writers waiting on the old
+    file's lock open the new one."""
     rows = list(csv.reader(io.StringIO(text, newline="")))
+    version = _OLDER_COLUMNS.index(tuple(rows[0])) + 1
+    atomic_write_text(path.with_name(f"{path.name}.v{version}.bak"), text)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
