@@ -98,9 +98,10 @@ def _rescore_parser(sub) -> None:
     p = sub.add_parser(
         "rescore",
         help="score saved responses without a model",
-        description="Re-parse and re-score saved responses. PATH is an s3eval run directory or samples_*.jsonl, "
-        "or (with --task mmmu_*) an official MMMU eval-only JSON {id: prediction} or a folder of official "
-        "<Subject>/output.json raw outputs.",
+        description="Re-parse and re-score saved responses. PATH is an s3eval run directory or samples_*.jsonl "
+        "(each task is rebuilt with the arguments and definition files its run recorded; --task-arg and --data "
+        "override them), or (with --task mmmu_*) an official MMMU eval-only JSON {id: prediction} or a folder of "
+        "official <Subject>/output.json raw outputs.",
     )
     p.add_argument("path", type=Path)
     p.add_argument("--task", help="task whose records or format PATH holds")

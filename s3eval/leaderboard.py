@@ -31,6 +31,9 @@ COLUMNS = (
 _V1_COLUMNS = COLUMNS[:24]
 _V2_COLUMNS = COLUMNS[:26]
 _OLDER_COLUMNS = (_V1_COLUMNS, _V2_COLUMNS)
+# Columns read as numbers (``read``; ``s3eval repair`` checks them the same way); the rest are text.
+INTEGER_COLUMNS = ("n", "n_fallback", "n_error", "n_missing", "n_items")
+NUMBER_COLUMNS = ("accuracy", "strict_accuracy", "expected_accuracy", "accuracy_valid", "score", "ci_low", "ci_high")
 
 
 class LeaderboardError(S3evalError, ValueError):
@@ -151,10 +154,9 @@ def read(path: Path) -> pd.DataFrame:
         good_lines.append(number)
     frame = pd.DataFrame(good, columns=list(COLUMNS))
     frame.attrs["lines"] = good_lines  # where each row starts in the file, for errors
-    for column in ("n", "n_fallback", "n_error", "n_missing"):
+    for column in INTEGER_COLUMNS:
         frame[column] = _numeric(frame, column, path, integer=True).astype("Int64")
-    frame["n_items"] = _numeric(frame, "n_items", path, integer=True).astype("Int64")
-    for column in ("accuracy", "strict_accuracy", "expected_accuracy", "accuracy_valid", "score", "ci_low", "ci_high"):
+    for column in NUMBER_COLUMNS:
         frame[column] = _numeric(frame, column, path)
     del frame.attrs["lines"]
     return frame

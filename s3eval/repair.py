@@ -26,11 +26,6 @@ from .storage import (
     RUN_FILE_PATTERNS, StorageError, append_to, atomic_write_bytes, decode_utf8, is_json_object, locked, read_fd,
 )
 
-# Leaderboard columns that must hold numbers (whole numbers for the counts): the columns `leaderboard.read`
-# converts; keep the two in step.
-INTEGER_COLUMNS = ("n", "n_fallback", "n_error", "n_missing", "n_items")
-NUMBER_COLUMNS = ("accuracy", "strict_accuracy", "expected_accuracy", "accuracy_valid", "score", "ci_low", "ci_high")
-
 
 @dataclass
 class Repaired:
@@ -162,12 +157,12 @@ def _row_problem(record: bytes, width: int) -> Optional[str]:
         return "wrong number of fields"
     columns = leaderboard.COLUMNS[:width]
     for column, cell in zip(columns, rows[0]):
-        if not cell or (column not in INTEGER_COLUMNS and column not in NUMBER_COLUMNS):
+        if not cell or (column not in leaderboard.INTEGER_COLUMNS and column not in leaderboard.NUMBER_COLUMNS):
             continue
         value = pd.to_numeric(read_cell(cell), errors="coerce")  # as `leaderboard.read` converts it
         if pd.isna(value):
             return f"column {column!r} is not a number"
-        if column in INTEGER_COLUMNS and not (math.isfinite(value) and value == round(value)):
+        if column in leaderboard.INTEGER_COLUMNS and not (math.isfinite(value) and value == round(value)):
             return f"column {column!r} is not a whole number"
     return None
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from .errors import S3evalError
 from .registry import UnknownNameError
-from .results import TaskResult, build_result
+from .results import TaskResult, build_result, records_file_name
 from .scoring import score_records
 from .storage import StorageError, read_json, read_jsonl
 from .task import Task, TaskError, TaskInfo, TaskOptions
@@ -90,8 +90,10 @@ def _recorded(run_dir: Path) -> dict:
     return read_json(path) if path.is_file() else {}
 
 
-def _rebuild(name: str, run: Mapping[str, Any], overrides: TaskOverrides) -> tuple[Task, dict, Optional[str], str]:
-    """The task as its run built it (recorded arguments and definition files), flags overriding."""
+def rebuild_task(name: str, run: Mapping[str, Any],
+                 overrides: TaskOverrides) -> tuple[Task, dict, Optional[str], str]:  # fmt: skip
+    """The task as its run (``results.json``) built it — recorded arguments and definition files, ``overrides``
+    on top — with the arguments, data and a line saying how; used by ``rescore`` and ``view``."""
     recorded = run.get("tasks", {}).get(name, {})
     args = {**recorded.get("arguments", _config_args(run, name)), **overrides.args}
     data = overrides.data or recorded.get("data", run.get("config", {}).get("data"))
@@ -141,9 +143,9 @@ def rescore_path(path: Path, task_name: Optional[str] = None, overrides: TaskOve
         run = _recorded(files[0].parent)
         out = []
         for name, records in by_task.items():
-            task, args, data, source = _rebuild(name, run, overrides)
+            task, args, data, source = rebuild_task(name, run, overrides)
             out.append(rescore_records(task, records, seed, drop_missing, arguments=args, data=data,
-                                       records_file=f"samples_{name}.jsonl", source=source))  # fmt: skip
+                                       records_file=records_file_name(name), source=source))  # fmt: skip
         return out
     if not Path(path).exists():
         raise RescoreError(f"{path}: no such file or folder")

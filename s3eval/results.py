@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .aggregate import group_kinds_of, summarize
 from .errors import S3evalError
-from .scoring import GRADED, RIGHT_WRONG, MetricKind, kind_of
+from .scoring import GRADED, RIGHT_WRONG, MetricKind, kind_of, version_of
 from .stats import bootstrap_means, wilson_interval
 from .types import Record
 
@@ -115,13 +116,15 @@ def _interval(headline: Mapping[str, Any]) -> Optional[Interval]:
     return None if value is None else Interval(**value)
 
 
+def records_file_name(task: str) -> str:
+    """The per-sample file of ``task`` in a run directory (``TaskResult.records``)."""
+    return f"samples_{task}.jsonl"
+
+
 def build_result(task: "Task", records: Sequence[Record], *, arguments: Mapping[str, Any], data: Optional[str],
                  records_file: str, extra_files: Sequence[str] = ()) -> TaskResult:  # fmt: skip
     """The result of ``task`` over its scored ``records``: the one place run and rescore assemble it."""
-    from .aggregate import group_kinds_of, summarize
-    from .scoring import version_of
-
-    kinds = [k for k in task.group_kinds] or group_kinds_of(records)
+    kinds = list(task.group_kinds) or group_kinds_of(records)
     summary = summarize(records, kinds, task.group_order)
     metrics = sorted({r.metric or "parser" for r in records}) or ["parser"]
     return TaskResult(

@@ -17,7 +17,7 @@ from .config import RunConfig
 from .distributed import Shard
 from .models import build_model
 from .provenance import canonical_hash, git_commit, package_versions
-from .results import TaskResult, build_result
+from .results import TaskResult, build_result, records_file_name
 from .scoring import score_records
 from .generation import RunError  # noqa: F401  (re-exported: `run` raises it)
 from .generation import Pending, check_likelihood_support, generate_all, raise_first_error
@@ -200,7 +200,3 @@ def all_failed(result: TaskResult) -> bool:
     """Every item failed in the model (broken weights, a backend that cannot run): not a score of 0, no row."""
     overall = result.summary["overall"]
     return overall["n"] > 0 and overall["n_model_error"] == overall["n"]
-
-
-def records_file_name(task: str) -> str:
-    return f"samples_{task}.jsonl"

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Optional, Sequence
 from ..aggregate import group_kinds_of, record_score
 from ..compare import Run, describe, load_run, mismatches
 from ..errors import S3evalError
-from ..rescore import TaskOverrides, _rebuild
+from ..rescore import TaskOverrides, rebuild_task
 from ..results import item_kind
 from ..scoring import RIGHT_WRONG
 from ..selection import by_ids
@@ -172,7 +172,7 @@ class _Rebuilt:
 
 def _rebuild_task(name: str, run: Run, data: Optional[str]) -> _Rebuilt:
     try:
-        task, _, _, source = _rebuild(name, run.results, TaskOverrides(data=data))
+        task, _, _, source = rebuild_task(name, run.results, TaskOverrides(data=data))
         if source.startswith("recorded settings"):
             raise ViewError(source.removeprefix("recorded settings (").removesuffix(")"))
         samples = task.samples()
