@@ -155,7 +155,13 @@ class Found:
 
 
 def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    """Bytes on disk: a file hard-linked several times (a checkpoint series sharing its tokenizer) counts once."""
+    files = {}
+    for p in folder.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            stat = p.stat()
+            files[(stat.st_dev, stat.st_ino)] = stat.st_size
+    return sum(files.values())
 
 
 def entries(root: Optional[Path] = None) -> list[Found]:

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Optional, Union
 import yaml
 
 from .errors import S3evalError
+from .media_ablation import KEEP, MODES, SEEDED
 from .names import InvalidNameError, check_name
 from .registry import did_you_mean
 
@@ -45,6 +46,8 @@ class RunConfig:
     run_name: Optional[str] = None
     threads: Optional[int] = None  # torch CPU threads (s3eval.threads); None: the rule. Not in result_hash()
     cache_dir: Optional[str] = None  # the user cache of built-in assets (s3eval.cache); None: the default place
+    media: str = KEEP  # media ablation (s3eval.media_ablation): keep, withhold, noise or shuffle
+    media_seed: int = 0  # seed of the noise and shuffle ablations
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,6 +64,10 @@ class RunConfig:
         for key, unset in (("stratified", False), ("samples", None)):
             if values.get(key) == unset:
                 del values[key]  # likewise for configs that select no items
+        if values["media"] == KEEP:
+            del values["media"]  # likewise for runs that send the media as given
+        if values["media_seed"] == 0 or self.media not in SEEDED:
+            del values["media_seed"]  # keep and withhold draw nothing: their seed changes no result
         return canonical_hash(values)
 
     def validate(self) -> None:
@@ -87,6 +94,10 @@ class RunConfig:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ConfigError(f"threads must be a positive integer, got {self.threads!r}")
+        if self.media not in MODES:
+            raise ConfigError(f"media must be one of {', '.join(MODES)} (--media MODE), got {self.media!r}")
+        if isinstance(self.media_seed, bool) or not isinstance(self.media_seed, int) or self.media_seed < 0:
+            raise ConfigError(f"media_seed must be a non-negative integer (--media-seed N), got {self.media_seed!r}")
         if self.cache_dir is not None and not isinstance(self.cache_dir, str):
             raise ConfigError(f"cache_dir must be a folder path, got {self.cache_dir!r}")
         if self.run_name is not None:
@@ -155,7 +166,7 @@ def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> RunCo
         values["stratified"] = parse_flag(values["stratified"], f"{where}: `stratified`")
     if "batch_size" in values:
         values["batch_size"] = parse_batch_size(values["batch_size"])
-    for key in ("limit", "window", "max_new_tokens", "fallback_seed", "threads"):
+    for key in ("limit", "window", "max_new_tokens", "fallback_seed", "threads", "media_seed"):
         if values.get(key) is not None and not isinstance(values[key], int):
             raise ConfigError(f"{where}: `{key}` must be an integer, got {values[key]!r}")
     return RunConfig(**values)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Optional, Sequence
 import pandas as pd
 
 from .errors import S3evalError
+from .media_ablation import KEEP
 from .results import TaskResult
 from .safe_output import read_cell, spreadsheet_cell
 from .storage import (
@@ -25,12 +26,15 @@ COLUMNS = (
     "prompt_mode", "parser", "parser_version", "n", "n_fallback", "n_error", "n_missing", "accuracy",
     "strict_accuracy", "expected_accuracy", "accuracy_valid", "group_kind", "group_accuracy", "config_hash",
     "git_commit", "run_dir", "metric", "score", "metric_kind", "unit", "n_items", "ci_low", "ci_high", "ci_method",
+    "media",
 )  # fmt: skip
 # Older leaderboards have a prefix of the columns: v1 before the task headline (metric, score), v2 before the
-# result model (metric_kind … ci_method). They are read as they are and upgraded in place on the next append.
+# result model (metric_kind … ci_method), v3 before media ablation (media; their rows all sent the media as given).
+# They are read as they are and upgraded in place on the next append.
 _V1_COLUMNS = COLUMNS[:24]
 _V2_COLUMNS = COLUMNS[:26]
-_OLDER_COLUMNS = (_V1_COLUMNS, _V2_COLUMNS)
+_V3_COLUMNS = COLUMNS[:32]
+_OLDER_COLUMNS = (_V1_COLUMNS, _V2_COLUMNS, _V3_COLUMNS)
 # Columns read as numbers (``read``; ``s3eval repair`` checks them the same way); the rest are text.
 INTEGER_COLUMNS = ("n", "n_fallback", "n_error", "n_missing", "n_items")
 NUMBER_COLUMNS = ("accuracy", "strict_accuracy", "expected_accuracy", "accuracy_valid", "score", "ci_low", "ci_high")
@@ -102,8 +106,8 @@ def _header(text: str) -> tuple[str, ...]:
 def _upgrade(fd: int, path: Path, text: str) -> None:
     """Replace an older leaderboard (``text``, ``fd`` held under its lock) with one in the current columns, the new
     columns left empty; the original is first saved beside it as ``<file>.v<version>.bak`` (v1: before the
-    headline columns, v2: before the result model). The new file is renamed into place: writers waiting on the old
-    file's lock open the new one."""
+    headline columns, v2: before the result model, v3: before media ablation). The new file is renamed into place:
+    writers waiting on the old file's lock open the new one."""
     rows = list(csv.reader(io.StringIO(text, newline="")))
     version = _OLDER_COLUMNS.index(tuple(rows[0])) + 1
     atomic_write_text(path.with_name(f"{path.name}.v{version}.bak"), text)
@@ -200,16 +204,19 @@ def row_for(run: Mapping[str, Any], result: TaskResult, run_dir: Path) -> dict[s
         "metric": headline.metric, "score": headline.score, "metric_kind": headline.kind, "unit": headline.unit,
         "n_items": overall["n"], "ci_low": interval.low if interval else None,
         "ci_high": interval.high if interval else None, "ci_method": interval.method if interval else None,
+        "media": run.get("config", {}).get("media") or KEEP,
     }  # fmt: skip
 
 
 COMPACT = ["task", "run_id", "model", "metric", "score", "ci95", "n", "unit", "n_fallback", "n_error", "timestamp"]
-WIDE = ["task", "run_id", "model", "checkpoint", "answer_key", "prompt_mode", "metric", "score", "ci95", "n", "unit",
-        "n_items", "accuracy", "strict_accuracy", "n_fallback", "n_error", "n_missing", "metric_kind", "ci_method",
-        "config_hash", "timestamp"]  # fmt: skip
+WIDE = ["task", "run_id", "model", "checkpoint", "answer_key", "prompt_mode", "media", "metric", "score", "ci95", "n",
+        "unit", "n_items", "accuracy", "strict_accuracy", "n_fallback", "n_error", "n_missing", "metric_kind",
+        "ci_method", "config_hash", "timestamp"]  # fmt: skip
 FOOTNOTE = ("score: each task's headline (accuracy, circular accuracy over questions, dialog integral); n counts its "
             "units. ci95: Wilson for right/wrong units, bootstrap over units for graded means; blank for weighted "
             "scores (the dialog integral) and for rows written before s3eval recorded intervals.")  # fmt: skip
+MEDIA_FOOTNOTE = ("media: the run's media ablation (s3eval run --media): keep sends the media as given, withhold none, "
+                  "noise seeded noise, shuffle another item's.")  # fmt: skip
 
 
 def format_table(frame: pd.DataFrame, task: Optional[str] = None, model: Optional[str] = None,
@@ -229,13 +236,20 @@ def format_table(frame: pd.DataFrame, task: Optional[str] = None, model: Optiona
     ]
     for column in ("accuracy", "strict_accuracy", "score"):
         shown[column] = (shown[column] * 100).map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
-    shown = shown[WIDE if wide else COMPACT].astype(object)
+    shown["media"] = [m or KEEP for m in shown["media"]]  # rows written before the column all kept their media
+    ablated = any(m != KEEP for m in shown["media"])
+    if wide:
+        columns = WIDE
+    else:  # the compact view names the mode only where a row ablated its media
+        columns = COMPACT[:3] + ["media"] + COMPACT[3:] if ablated else COMPACT
+    shown = shown[columns].astype(object)
     shown = shown.where(shown.notna(), "")
+    footnote = FOOTNOTE + ("\n" + MEDIA_FOOTNOTE if ablated else "")
     if markdown:
         from .safe_output import escape_markdown
 
         columns = list(shown.columns)
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(escape_markdown(str(v)) for v in row) + " |" for row in shown.itertuples(index=False)]
-        return "\n".join(lines) + "\n\n" + FOOTNOTE
-    return shown.to_string(index=False) + "\n" + FOOTNOTE
+        return "\n".join(lines) + "\n\n" + footnote
+    return shown.to_string(index=False) + "\n" + footnote

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from .errors import S3evalError
+from .media_ablation import ABLATION_SETTINGS
 from .registry import UnknownNameError
 from .results import TaskResult, build_result, records_file_name
 from .scoring import score_records
@@ -144,8 +145,12 @@ def rescore_path(path: Path, task_name: Optional[str] = None, overrides: TaskOve
         out = []
         for name, records in by_task.items():
             task, args, data, source = rebuild_task(name, run, overrides)
-            out.append(rescore_records(task, records, seed, drop_missing, arguments=args, data=data,
-                                       records_file=records_file_name(name), source=source))  # fmt: skip
+            rescored = rescore_records(task, records, seed, drop_missing, arguments=args, data=data,
+                                       records_file=records_file_name(name), source=source)  # fmt: skip
+            # The responses answered what the run sent: its media ablation stays part of what they score.
+            sent = run.get("tasks", {}).get(name, {}).get("settings", {})
+            rescored.result.settings.update({k: sent[k] for k in ABLATION_SETTINGS if k in sent})
+            out.append(rescored)
         return out
     if not Path(path).exists():
         raise RescoreError(f"{path}: no such file or folder")

@@ -6,7 +6,8 @@ with) decided once, here, and written to ``results.json``. The leaderboard, ``re
 - ``unit``: what counts as one independent observation — ``item``, ``question`` (the rotations of one circular
   question) or ``dialog`` (the turns of one dialog). Intervals and resampling go by unit.
 - ``Headline``: the task's main number, with its definition, its unit, how units combine (``mean``: the mean of
-  the unit scores; ``weighted``: anything else, e.g. the contest's integral over dialog types) and its interval.
+  the unit scores; ``weighted``: anything else, e.g. the contest's integral over dialog types) and its interval,
+  and how to recompute it per unit (``unit_score``, ``strata``, ``strata_weights``; ``s3eval.paired``).
 """
 
 from __future__ import annotations
@@ -55,12 +56,26 @@ class Headline:
     aggregation: str = MEAN  # MEAN: score = mean of the unit scores, so an interval over units is valid
     interval: Optional[Interval] = None
     details: Mapping[str, Any] = field(default_factory=dict)  # task-specific extras (by_type, rotation_accuracy, …)
+    # Recorded so that paired tools recompute the headline per unit instead of guessing it from the task:
+    # UNIT_MEAN (the mean of the unit's scored records' scores) or UNIT_ALL (1 if every record of the unit is right,
+    # else 0). None: written before it was recorded (for item headlines it can only have been the mean).
+    unit_score: Optional[str] = None
+    # Weighted headlines: the record group kind whose values weight the units (e.g. dialog_type), and each value's
+    # weight; headline = Σ over the values present of weight × mean of that value's unit scores. A unit whose
+    # value has no weight is not part of the headline.
+    strata: Optional[str] = None
+    strata_weights: Mapping[str, float] = field(default_factory=dict)
+
+
+UNIT_MEAN = "mean"
+UNIT_ALL = "all"
 
 
 def mean_headline(metric: str, unit_scores: Mapping[str, float], *, kind: MetricKind, unit: Unit, definition: str,
-                  details: Optional[Mapping[str, Any]] = None) -> Headline:  # fmt: skip
+                  details: Optional[Mapping[str, Any]] = None, unit_score: str = UNIT_MEAN) -> Headline:  # fmt: skip
     """A headline that is the mean of per-unit scores, with its 95 % interval: Wilson for right/wrong scores of
-    independent units, a percentile bootstrap over units (seeded) for graded ones."""
+    independent units, a percentile bootstrap over units (seeded) for graded ones. ``unit_score``: how the
+    caller made a unit's score from its records (UNIT_MEAN or UNIT_ALL)."""
     values = list(unit_scores.values())
     score = sum(values) / len(values) if values else None
     interval = None
@@ -69,7 +84,8 @@ def mean_headline(metric: str, unit_scores: Mapping[str, float], *, kind: Metric
     elif values:
         means = bootstrap_means(np.asarray(values, dtype=float), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
         interval = Interval(float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975)), method="bootstrap")
-    return Headline(metric, score, definition, kind, unit, len(values), MEAN, interval, dict(details or {}))
+    return Headline(metric, score, definition, kind, unit, len(values), MEAN, interval, dict(details or {}),
+                    unit_score=unit_score)
 
 
 def item_kind(records: Sequence[Record]) -> MetricKind:

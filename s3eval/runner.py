@@ -11,11 +11,11 @@ from typing import Any, Optional, Sequence
 
 
 from . import answer_parser as ap
-from . import leaderboard, selection
+from . import leaderboard, media_ablation, selection
 from .cache import set_cache_root
 from .config import RunConfig
 from .distributed import Shard
-from .models import build_model
+from .models import Model, build_model
 from .provenance import canonical_hash, git_commit, package_versions
 from .results import TaskResult, build_result, records_file_name
 from .scoring import score_records
@@ -41,6 +41,11 @@ class RunOutcome:
     # Per task: (responses reused from an earlier, interrupted or finished run of the same config, requests).
     resumed: dict[str, tuple[int, int]] = field(default_factory=dict)
 
+    @property
+    def scores(self) -> dict[str, Optional[float]]:
+        """The headline score per task."""
+        return {result.task: result.headline.score for result in self.tasks}
+
 
 def initial_record(task: Task, sample) -> Record:
     record = Record(
@@ -58,7 +63,10 @@ def initial_record(task: Task, sample) -> Record:
     return record
 
 
-def _prepare(task: Task, samples, max_new_tokens: Optional[int]) -> tuple[list[Record], list[Pending]]:
+def _prepare(task: Task, samples, max_new_tokens: Optional[int], media: str = media_ablation.KEEP,
+             media_seed: int = 0) -> tuple[list[Record], list[Pending], list[str]]:  # fmt: skip
+    """Records and requests of the task's samples, the requests ablated as ``media`` says, and the ablation's
+    notes (``media_ablation.notes``)."""
     records, pending = [], []
     ids = {sample.id for sample in samples}
     for sample in samples:
@@ -82,7 +90,24 @@ def _prepare(task: Task, samples, max_new_tokens: Optional[int]) -> tuple[list[R
         record.prompt_hash = request.prompt_hash
         record.candidates = list(request.candidates)
         pending.append(Pending(record, request, sample.follows))
-    return records, pending
+    return records, pending, _ablate(pending, media, media_seed)
+
+
+def _ablate(pending: list[Pending], mode: str, seed: int) -> list[str]:
+    """Swap each pending request for its ablated version, all of the task's at once (shuffle draws donors across
+    them). ``prompt_hash`` stays the unablated request's, so keep and ablated runs pair item by item; the media
+    hashes become those of the media sent."""
+    if mode == media_ablation.KEEP:
+        return []
+    requests = [p.request for p in pending]
+    units = [p.record.unit or p.record.sample_id for p in pending]
+    # Shuffled media were hashed already, as their own items' media: no file is read twice.
+    known = {(m.path, m.data): h for p in pending for m, h in zip(p.request.media, p.record.media_hashes)
+             if m.path is not None or m.data is not None}  # fmt: skip
+    for item, request in zip(pending, media_ablation.ablate(requests, mode, seed, units)):
+        item.request = request
+        item.record.media_hashes = [known.get((m.path, m.data)) or m.content_hash() for m in request.media]
+    return media_ablation.notes(requests, mode, units)
 
 
 def write_records(path: Path, records: Sequence[Record]) -> None:
@@ -108,12 +133,13 @@ def _manifest(run_dir: Path, config_hash: str, model_hash: str, fresh: bool) -> 
 
 def run(
     config: RunConfig, *, show_progress: bool = True, fresh: bool = False, fail_fast: bool = False,
-    shard: Shard = SINGLE_PROCESS,
+    shard: Shard = SINGLE_PROCESS, model: Optional[Model] = None,
 ) -> Optional[RunOutcome]:  # fmt: skip
     """Run (or resume) the evaluation ``config`` describes. The run directory is named after the model and the
     config hash, so the same command continues an interrupted run; ``fresh`` ignores earlier responses.
     With a ``shard`` of a torchrun group every rank generates its share; rank 0 returns the outcome, the others
-    None."""
+    None. ``model``: an already-built model to use instead of building ``config.model`` from ``config.model_args``
+    (a sweep's swapped checkpoint, a training loop's modules); its identity still names the run's responses."""
     config.validate()
     if config.cache_dir is not None:
         set_cache_root(Path(config.cache_dir))
@@ -123,7 +149,8 @@ def run(
     for path in config.define:
         load_definitions(Path(path))
     tasks = [build_task(spec.name, TaskOptions(data=config.data, args=spec.args)) for spec in config.tasks]
-    model = build_model(config.model, config.model_args)
+    if model is None:
+        model = build_model(config.model, config.model_args)
     task_samples = [selection.for_task(task, task.samples(), config) for task in tasks]
     selection.check(config.samples, tasks, task_samples)
 
@@ -143,7 +170,11 @@ def run(
         shard.barrier()
         if not shard.is_main:
             manifest = _manifest(run_dir, config_hash, model_hash, fresh=False)
-        prepared = [(task, *_prepare(task, samples, config.max_new_tokens)) for task, samples in zip(tasks, task_samples)]
+        prepared, media_notes = [], {}
+        for task, samples in zip(tasks, task_samples):
+            records, pending, media_notes[task.name] = _prepare(task, samples, config.max_new_tokens, config.media,
+                                                                config.media_seed)  # fmt: skip
+            prepared.append((task, records, pending))
         check_likelihood_support(model, prepared)
         if fail_fast:
             for _, records, _ in prepared:
@@ -185,6 +216,8 @@ def run(
             extra = task.write_outputs(records, run_dir)
             result = build_result(task, records, arguments=spec.args, data=config.data, records_file=records_path.name,
                                   extra_files=[p.name for p in extra])  # fmt: skip
+            ablation = media_ablation.recorded_settings(config.media, config.media_seed, media_notes[task.name])
+            result.settings = {**result.settings, **ablation}
             outcomes.append(result)
             results["tasks"][task.name] = result.to_dict()
         atomic_write_json(run_dir / "results.json", results)

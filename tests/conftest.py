@@ -108,3 +108,14 @@ def tiny_model(tiny_release):
 
     checkpoint, base = tiny_release
     return S3Model(S3Spec.from_args({"checkpoint": str(checkpoint), "base": str(base), "device": "cpu"}))
+
+
+@pytest.fixture(scope="session")
+def sanity_steps(request, sanity_release):
+    """The sanity training's checkpoint series (checkpoint folders in step order, base): written by the run that
+    trained ``sanity_release``, in the same cache entry, so nothing is trained twice."""
+    from s3eval.cache import set_cache_root
+    from tasks.sanity.steps import ensure_sanity_steps
+
+    set_cache_root(s3eval_cache_dir(request.config))
+    return ensure_sanity_steps()

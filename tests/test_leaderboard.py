@@ -82,10 +82,42 @@ def test_markdown_escapes_html_in_names(tmp_path):
 def test_unknown_column_is_rejected(tmp_path):
     with pytest.raises(LeaderboardError, match="unknown leaderboard columns"):
         leaderboard.append_rows(tmp_path / "lb.csv", [{"nope": 1}])
-    assert len(COLUMNS) == 32
+    assert len(COLUMNS) == 33 and COLUMNS[-1] == "media"
 
 
-@pytest.mark.parametrize("width", [24, 26])
+def test_ablated_rows_show_their_media_mode(tmp_path):
+    path = tmp_path / "lb.csv"
+    leaderboard.append_rows(path, [{**make_row(0), "run_id": "kept", "media": "keep"}])
+    plain = leaderboard.format_table(leaderboard.read(path))
+    assert "media" not in plain.splitlines()[0] and leaderboard.MEDIA_FOOTNOTE not in plain
+    leaderboard.append_rows(path, [{**make_row(1), "run_id": "blind", "media": "withhold", "score": 0.25}])
+    table = leaderboard.format_table(leaderboard.read(path))
+    header, *rows = table.splitlines()
+    assert header.split()[:4] == ["task", "run_id", "model", "media"]
+    assert [row.split()[1:4] for row in rows[:2]] == [["blind", "w-1", "withhold"], ["kept", "w-0", "keep"]]
+    assert table.endswith(leaderboard.FOOTNOTE + "\n" + leaderboard.MEDIA_FOOTNOTE)
+    markdown = leaderboard.format_table(leaderboard.read(path), markdown=True).splitlines()
+    assert markdown[0].startswith("| task | run_id | model | media |") and markdown[-1] == leaderboard.MEDIA_FOOTNOTE
+    assert " media " in leaderboard.format_table(leaderboard.read(path), wide=True).splitlines()[0]
+
+
+def test_row_for_fills_the_media_column_with_the_runs_mode():
+    from s3eval.results import Headline, TaskResult
+
+    overall = {"n_fallback": 0, "n_error": 0, "n_missing": 0, "accuracy": 0.5, "strict_accuracy": 0.5,
+               "expected_accuracy": 0.5, "accuracy_valid": 0.5, "n": 2}  # fmt: skip
+    result = TaskResult(task="t", arguments={}, data=None, settings={}, metric="parser", metric_version="1",
+                        kind="right_wrong", unit="item", has_gold=True, leaderboard_group=None,
+                        summary={"overall": overall, "groups": {}}, records="samples_t.jsonl",
+                        headline=Headline(metric="accuracy", score=0.5, n_units=2, unit="item", kind="right_wrong",
+                                          aggregation="mean", definition="d"))  # fmt: skip
+    run = {"timestamp": "2026-01-01", "run_id": "r", "model": {"name": "m"}, "config_hash": "h", "git_commit": "g",
+           "parser": {"name": "p", "version": "1"}, "config": {"media": "shuffle"}}  # fmt: skip
+    assert leaderboard.row_for(run, result, "dir")["media"] == "shuffle"
+    assert leaderboard.row_for({**run, "config": {}}, result, "dir")["media"] == "keep"  # written before the field
+
+
+@pytest.mark.parametrize("width", [24, 26, 32])
 def test_an_older_leaderboard_is_upgraded_in_place_with_a_backup(tmp_path, width):
     path = tmp_path / "lb.csv"
     old_header = ",".join(COLUMNS[:width])
@@ -94,7 +126,7 @@ def test_an_older_leaderboard_is_upgraded_in_place_with_a_backup(tmp_path, width
     frame = leaderboard.read(path)  # readable as it is
     assert list(frame.columns) == list(COLUMNS) and frame["accuracy"].tolist() == [0.5] and frame["score"].isna().all()
     leaderboard.append_rows(path, [make_row(1)], unique_on=("run_id", "timestamp", "task"))
-    version = {24: 1, 26: 2}[width]
+    version = {24: 1, 26: 2, 32: 3}[width]
     assert (tmp_path / f"lb.csv.v{version}.bak").read_text() == old_header + "\n" + old_row + "\n"
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(COLUMNS) and lines[1] == old_row + "," * (len(COLUMNS) - width) and len(lines) == 3

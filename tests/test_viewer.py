@@ -15,7 +15,7 @@ from s3eval.runner import run
 from s3eval.selection import SelectionError, check, read_ids, select
 from s3eval.storage import read_jsonl
 from s3eval.task_registry import load_definitions
-from s3eval.types import Media, Sample
+from s3eval.types import Media, Sample, sha256_hex
 from s3eval.viewer import ViewError, build_view
 from s3eval.viewer.browser import BrowserError, Chromium, find_chromium
 from s3eval.viewer.build import MARKER, iter_items, read_script
@@ -227,6 +227,130 @@ def test_paired_view_puts_the_flips_first_and_compare_links_to_their_cards(tmp_p
     assert 'href="view/index.html#task=mmmu_val&amp;id=validation_Art_1"' in page
 
 
+# ---------------------------------------------------------------------------------------------- media ablation
+
+
+def media_parts(item):
+    return [part for kind, part in item.get("q", []) if kind == "media"]
+
+
+def shown_hashes(out, item):
+    """The hashes of the media files an item shows, from the files' bytes (not the recorded names)."""
+    return [sha256_hex((out / part["file"]).read_bytes()) for part in media_parts(item)]
+
+
+def constant_run(tmp_path, snapshot, name, **config):
+    """A run answering A to every item: two of them differ in nothing but what ``config`` says."""
+    cfg = RunConfig(model="constant", model_args={"answer": "A"}, tasks=[TaskSpec("mmmu_val", {"subjects": "Art"})],
+                    data=str(snapshot), output_dir=str(tmp_path / "runs"), leaderboard=None, run_name=name,
+                    **config)  # fmt: skip
+    return run(cfg, show_progress=False).run_dir
+
+
+def recorded(run_dir, task="mmmu_val"):
+    return {r["sample_id"]: r for r in read_jsonl(run_dir / f"samples_{task}.jsonl")}
+
+
+def test_a_withheld_run_is_shown_without_its_media_and_without_a_data_note(tmp_path, snapshot):
+    run_dir = mmmu_run(tmp_path, snapshot, "ABCDAB", "w", media="withhold")
+    outcome = build_view([run_dir], tmp_path / "v")
+    items = list(iter_items(outcome.out))
+    assert len(items) == 6 and outcome.media_files == 0 and not (outcome.out / "media").exists()
+    assert all(media_parts(i) == [] and "notes" not in i for i in items)
+    assert items[1]["q"] == [["text", "<image 1> Question 2?\n(A) cat\n(B) dog\n(C) bird\n(D) fish\n\nAnswer with the "
+                                      "option's letter from the given choices directly."]]  # the text as it was sent
+    assert all(r["media_hashes"] == [] for r in recorded(run_dir).values())
+    assert read_script(outcome.out / "data.js")["tasks"][0]["notices"] == [
+        "this run sent the items without their media (--media withhold); the cards show the media as it sent them"]
+    assert outcome.notices == ["mmmu_val: this run sent the items without their media (--media withhold); the cards "
+                               "show the media as it sent them"]  # fmt: skip
+
+
+def test_a_noise_run_shows_the_noise_it_sent(tmp_path, snapshot):
+    keep = recorded(mmmu_run(tmp_path, snapshot, "ABCDAB", "k"))
+    run_dir = mmmu_run(tmp_path, snapshot, "ABCDAB", "n", media="noise", media_seed=3)
+    sent = recorded(run_dir)
+    out = build_view([run_dir], tmp_path / "v").out
+    items = list(iter_items(out))
+    assert [shown_hashes(out, i) for i in items] == [sent[i["id"]]["media_hashes"] for i in items]
+    assert [[p["sha256"] for p in media_parts(i)] for i in items] == [sent[i["id"]]["media_hashes"] for i in items]
+    assert len({h for r in sent.values() for h in r["media_hashes"]}) == 6  # each item its own noise
+    assert all(sent[i]["media_hashes"] != keep[i]["media_hashes"] for i in sent)
+    assert all("notes" not in i for i in items)
+    assert read_script(out / "data.js")["tasks"][0]["notices"] == [
+        "this run sent the items with noise in place of their media (--media noise --media-seed 3); the cards show "
+        "the media as it sent them"]  # fmt: skip
+
+
+def test_a_shuffled_run_shows_the_donors_media_even_for_a_few_items(tmp_path, snapshot):
+    keep = recorded(mmmu_run(tmp_path, snapshot, "ABCDAB", "k"))
+    run_dir = mmmu_run(tmp_path, snapshot, "ABCDAB", "s", media="shuffle", media_seed=1)
+    sent = recorded(run_dir)
+    # Art_2's own picture went to another item, and Art_2 got the picture the others share.
+    assert sent["validation_Art_2"]["media_hashes"] == keep["validation_Art_1"]["media_hashes"]
+    assert sorted(h for r in sent.values() for h in r["media_hashes"]) == sorted(
+        h for r in keep.values() for h in r["media_hashes"])
+    out = build_view([run_dir], tmp_path / "v").out
+    items = list(iter_items(out))
+    assert [shown_hashes(out, i) for i in items] == [sent[i["id"]]["media_hashes"] for i in items]
+    assert all("notes" not in i for i in items)
+    # A view of some items shows the donors the whole run drew, not a shuffle of the items shown.
+    receiver = next(i for i, r in sent.items() if r["media_hashes"] == keep["validation_Art_2"]["media_hashes"])
+    some = build_view([run_dir], tmp_path / "v2", samples=[receiver, "validation_Art_2"]).out
+    own, shared = keep["validation_Art_2"]["media_hashes"], keep["validation_Art_1"]["media_hashes"]
+    assert {i["id"]: shown_hashes(some, i) for i in iter_items(some)} == {receiver: own, "validation_Art_2": shared}
+
+
+def test_a_shuffled_dialog_set_keeps_the_media_only_one_dialog_has_and_says_so(tmp_path):
+    dialogs = dialog_task(tmp_path)
+    config = RunConfig(model="recording", tasks=[TaskSpec(dialogs)], output_dir=str(tmp_path / "runs"),
+                       leaderboard=None, run_name="shuffled", media="shuffle")  # fmt: skip
+    run_dir = run(config, show_progress=False).run_dir
+    sent = recorded(run_dir, dialogs)
+    out = build_view([run_dir], tmp_path / "v").out
+    items = {i["id"]: i for i in iter_items(out)}
+    assert [len(shown_hashes(out, i)) for i in items.values()] == [1, 1, 0, 0]  # d1/1 an image, d1/2 a clip
+    assert {k: shown_hashes(out, i) for k, i in items.items()} == {k: r["media_hashes"] for k, r in sent.items()}
+    assert all("notes" not in i for i in items.values())
+    assert read_script(out / "data.js")["tasks"][0]["notices"] == [
+        "this run sent the items with other items' media (--media shuffle); the cards show the media as it sent them",
+        "shuffle: only one item has image media, so it keeps its own; shuffle: only one item has audio media, so it "
+        "keeps its own"]  # fmt: skip
+
+
+def test_a_kept_run_beside_a_withheld_one_says_how_b_sent_each_item(tmp_path, snapshot):
+    keep = constant_run(tmp_path, snapshot, "k")
+    withhold = constant_run(tmp_path, snapshot, "w", media="withhold")
+    outcome = build_view([keep, withhold], tmp_path / "v")
+    items = list(iter_items(outcome.out))
+    kept = recorded(keep)
+    assert [shown_hashes(outcome.out, i) for i in items] == [kept[i["id"]]["media_hashes"] for i in items]
+    assert [i["notes"] for i in items] == [["run B sent this item without its media (--media withhold)"]] * 6
+    assert read_script(outcome.out / "data.js")["tasks"][0]["notices"] == [
+        "the runs differ only in their media mode: A sent the items with their own media (--media keep), B without "
+        "their media (--media withhold); the cards show the media as A sent them and say how B sent each item"]
+    # The other way round: A's cards without media, and what B sent instead.
+    outcome = build_view([withhold, keep], tmp_path / "v2")
+    items = list(iter_items(outcome.out))
+    assert all(media_parts(i) == [] for i in items) and outcome.media_files == 0
+    assert [i["notes"] for i in items] == [["run B sent this item with its own media (--media keep)"]] * 6
+
+
+def test_two_ablations_side_by_side_say_how_b_sent_each_item(tmp_path, snapshot):
+    noise = constant_run(tmp_path, snapshot, "n", media="noise")
+    shuffle = constant_run(tmp_path, snapshot, "s", media="shuffle", media_seed=1)
+    outcome = build_view([noise, shuffle], tmp_path / "v")
+    items = list(iter_items(outcome.out))
+    sent = recorded(noise)
+    assert [shown_hashes(outcome.out, i) for i in items] == [sent[i["id"]]["media_hashes"] for i in items]
+    assert [i["notes"] for i in items] == [["run B sent this item with another item's media (--media shuffle "
+                                            "--media-seed 1)"]] * 6  # fmt: skip
+    assert read_script(outcome.out / "data.js")["tasks"][0]["notices"] == [
+        "the runs differ only in their media mode: A sent the items with noise in place of their media (--media "
+        "noise), B with other items' media (--media shuffle --media-seed 1); the cards show the media as A sent "
+        "them and say how B sent each item"]  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------- in Chromium
 
 
@@ -342,6 +466,24 @@ def test_paired_view_in_chromium_lists_the_flips_first_and_compare_links_there(t
     assert "a — model replay" in header and "b — model replay" in header
     choose(browser, "f-change", "both right")
     assert count_text(browser) == f"Showing 1–{6 - flips} of {6 - flips} matching items (of 6)"
+    assert browser.errors == []
+
+
+def test_media_gain_view_in_chromium_shows_a_and_says_how_b_sent_it(tmp_path, snapshot, browser):
+    keep = constant_run(tmp_path, snapshot, "k")
+    noise = constant_run(tmp_path, snapshot, "n", media="noise")
+    out = build_view([keep, noise], tmp_path / "v").out
+    open_view(browser, out, "#task=mmmu_val&id=validation_Art_2")
+    head = browser.evaluate("Array.from(document.querySelectorAll('#task-head .notice')).map(n => n.textContent)")
+    assert head == ["the runs differ only in their media mode: A sent the items with their own media (--media keep), "
+                    "B with noise in place of their media (--media noise); the cards show the media as A sent them "
+                    "and say how B sent each item"]  # fmt: skip
+    card = "document.querySelector('.card.target')"
+    assert browser.evaluate(f"Array.from({card}.querySelectorAll('.notice')).map(n => n.textContent)") == [
+        "run B sent this item with noise in place of its media (--media noise)"]
+    assert browser.wait_for(f"(() => {{ const i = {card}.querySelector('img.thumb'); "
+                            "return i && i.complete && i.naturalWidth > 0 && i.naturalWidth; })()") == 8  # A's picture
+    browser.screenshot(tmp_path / "media-gain.png")
     assert browser.errors == []
 
 

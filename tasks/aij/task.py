@@ -124,6 +124,10 @@ class DialogTask(Task):
         return dict(sample.metadata)
 
     def headline(self, records: Sequence[Record]) -> Headline:
+        from s3eval.results import UNIT_MEAN
+
+        from .integral import WEIGHTS
+
         types: dict[str, str] = {}
         for record in records:
             types.setdefault(record.unit or record.sample_id, record.groups.get("dialog_type", "text"))
@@ -140,6 +144,7 @@ class DialogTask(Task):
             definition=f"the contest's integral: Σ over dialog types of weight × mean over dialogs of the mean turn "
                        f"score, turn score {what}; weights text 0.1, image 0.2, audio 0.3, image+audio 0.4",
             kind=GRADED, unit="dialog", n_units=len(types), aggregation=WEIGHTED, details=details,
+            unit_score=UNIT_MEAN, strata="dialog_type", strata_weights=dict(WEIGHTS),
         )  # fmt: skip
 
 

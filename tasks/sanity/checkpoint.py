@@ -1,9 +1,10 @@
 """Trains the tiny sanity S³ release: starting from the tiny random release (seed 0), the LoRA adapter (with its
 embed_tokens/lm_head copies) and the projector learn the sanity sets' training split on CPU, ImageBind frozen,
 until held-out accuracy reaches the target. The result is written in the released layout; ``ensure_sanity``
-keeps it in the user cache (``s3eval.cache``), trained on first use.
+keeps it in the user cache (``s3eval.cache``), trained on first use. The same run also writes four of its
+checkpoints, from untrained to final, for ``s3eval sweep builtin:sanity-steps`` (``tasks.sanity.steps``).
 
-    python -m tasks.sanity.checkpoint OUT_DIR      →   OUT_DIR/s3, OUT_DIR/base
+    python -m tasks.sanity.checkpoint OUT_DIR      →   OUT_DIR/s3, OUT_DIR/base, OUT_DIR/steps/checkpoint-STEP
 
 Why it takes seconds (≈ 20 s on an idle 2-core machine; ``bench/threads.py`` measures it):
 - ImageBind is frozen, so every training and held-out image and sound is encoded once, up front; the steps see
@@ -19,6 +20,8 @@ Why it takes seconds (≈ 20 s on an idle 2-core machine; ``bench/threads.py`` m
   token over the whole vocabulary: what greedy decoding emits first) and training stops at STOP_ACCURACY. The
   finished model is then checked once through the inference engine (generation on raw features); that accuracy
   is the one recorded and required.
+- The checkpoint series costs ≈ 1 s more: a copy of the trained tensors every few steps (``steps.SnapshotGrid``,
+  ≈ 16 MB each, at most SNAPSHOT_LIMIT), one held-out pass per kept copy after training, three adapters saved.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from s3eval.types import Media, Request
 from tasks.mmmu.prompts import mc_prompt
 
 from .data import make_items
+from .steps import SERIES, Snapshot, SnapshotGrid, choose, write_series
 
 TRAIN_SEED = 1
 TRAIN_SIZES = {"image": 100, "audio": 200}
@@ -93,6 +97,7 @@ class ModalitySet:
     features: torch.Tensor  # (n, encoder dim), unit norm
     answers: torch.Tensor  # (n, A)
     prepared: list  # engine.Prepared per item, for the final check through the engine
+    chance: float  # the accuracy of a constant answer on the balanced items
 
 
 def _encode(c: engine.Components, kind: str, n: int, seed: int, split: str) -> ModalitySet:
@@ -109,9 +114,9 @@ def _encode(c: engine.Components, kind: str, n: int, seed: int, split: str) -> M
     answers = [c.tokenizer(it.answer + "</RS>", add_special_tokens=False).input_ids for it in items]
     if len({len(a) for a in answers}) != 1:
         raise RuntimeError(f"sanity {kind} answers tokenise to different lengths: {answers[:4]}")
-    start = first.runs[0]
+    start, chance = first.runs[0], 1 / len(items[0].options)
     return ModalitySet(kind, torch.tensor([first.ids[:start]]), torch.tensor([first.ids[start:]]),
-                       features.float().clone(), torch.tensor(answers), prepared)  # fmt: skip
+                       features.float().clone(), torch.tensor(answers), prepared, chance)  # fmt: skip
 
 
 def _logits(c: engine.Components, s: ModalitySet, index: torch.Tensor, scale, with_answer: bool) -> torch.Tensor:
@@ -152,6 +157,40 @@ def _fold_standardisation(c: engine.Components, scales: dict) -> None:
             layer = c.projector[kind].linear_projection_1
             layer.weight.div_(std)
             layer.bias.sub_(layer.weight @ mean)
+
+
+def _snapshot(c: engine.Components, step: int) -> Snapshot:
+    lm = {name: p.detach().clone() for name, p in c.lm.named_parameters() if p.requires_grad}
+    return Snapshot(step, lm, {name: t.detach().clone() for name, t in c.projector.state_dict().items()})
+
+
+def _restore(c: engine.Components, snapshot: Snapshot) -> None:
+    with torch.no_grad():
+        for name, p in c.lm.named_parameters():
+            if p.requires_grad:
+                p.copy_(snapshot.lm[name])
+    c.projector.load_state_dict(snapshot.projector)
+
+
+def _series(c: engine.Components, out_dir: Path, spec: S3Spec, base: Path, grid: SnapshotGrid, final: Snapshot,
+            held_out: dict, scales: dict) -> list[Path]:  # fmt: skip
+    """The checkpoint series (``tasks.sanity.steps``), once the final release is saved: the model's weights are
+    overwritten by each snapshot in turn."""
+    before = [snapshot for snapshot in grid.kept if snapshot.step < final.step]
+    for snapshot in before:
+        _restore(c, snapshot)
+        snapshot.accuracy = {kind: _first_token_accuracy(c, s, scales[kind]) for kind, s in held_out.items()}
+
+    def save(snapshot: Snapshot, checkpoint: Path) -> None:
+        _restore(c, snapshot)
+        _fold_standardisation(c, scales)  # as the final release's projector
+        adapter, projector = (checkpoint / p.relative_to(spec.checkpoint) for p in (spec.adapter, spec.projector))
+        save_adapter(c.lm, adapter, base)
+        projector.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(c.projector.state_dict(), projector)
+
+    chosen = choose(before, final, {kind: s.chance for kind, s in held_out.items()})
+    return write_series(out_dir / SERIES, spec.checkpoint, chosen, [*before, final], save)
 
 
 def _engine_accuracy(c: engine.Components, s: ModalitySet) -> float:
@@ -202,7 +241,9 @@ def train(out_dir: Path, seed: int = 0, max_steps: int = MAX_STEPS, log: Optiona
     bar = tqdm(total=max_steps, unit="step",
                desc=f"training the built-in sanity checkpoint (first use only, ≈ {EXPECTED_SECONDS} s)",
                file=sys.stderr, disable=not progress, mininterval=0.5, leave=False)  # fmt: skip
-    step = 0
+    step, evaluated_at = 0, None
+    grid = SnapshotGrid()
+    grid.add(_snapshot(c, 0))
     with bar:
         for step in range(1, max_steps + 1):
             loss = sum(_loss(c, s, torch.randperm(len(s.features), generator=generator)[:BATCH], scales[kind])
@@ -212,23 +253,31 @@ def train(out_dir: Path, seed: int = 0, max_steps: int = MAX_STEPS, log: Optiona
             optimizer.step()
             schedule.step()
             bar.update()
+            if grid.wants(step):
+                grid.add(_snapshot(c, step))
             if step % EVAL_EVERY == 0:
                 accuracy = {kind: _first_token_accuracy(c, s, scales[kind]) for kind, s in held_out.items()}
+                evaluated_at = step
                 bar.set_postfix(loss=f"{loss.item():.3f}", **{f"held-out {k}": f"{v:.2f}" for k, v in accuracy.items()})
                 if min(accuracy.values()) >= STOP_ACCURACY:
                     break
+    if evaluated_at != step:
+        accuracy = {kind: _first_token_accuracy(c, s, scales[kind]) for kind, s in held_out.items()}
+    final = Snapshot(step, {}, {}, accuracy)  # its files are the release's
     _fold_standardisation(c, scales)
     accuracy = {kind: _engine_accuracy(c, s) for kind, s in held_out.items()}
     if min(accuracy.values()) < TARGET_ACCURACY:
         raise RuntimeError(f"sanity training reached only {accuracy} held-out accuracy in {step} steps")
     save_adapter(c.lm, spec.adapter, base)
     torch.save(c.projector.state_dict(), spec.projector)
+    series = _series(c, out_dir, spec, base, grid, final, held_out, scales)
     seconds = time.perf_counter() - t0
     record = {"seed": seed, "trained": "sanity", "steps": step, "seconds": round(seconds, 1),
               "held_out_accuracy": accuracy}  # fmt: skip
     (out_dir / COMPLETE_MARK).write_text(json.dumps(record))
     log(f"sanity checkpoint: trained in {step} steps, {seconds:.0f} s; held-out accuracy "
-        + ", ".join(f"{kind} {value:.2f}" for kind, value in accuracy.items()))
+        + ", ".join(f"{kind} {value:.2f}" for kind, value in accuracy.items())
+        + f"; checkpoints at steps {', '.join(p.name.split('-')[-1] for p in series)} kept for sweeps")
     return checkpoint, base
 
 
@@ -238,16 +287,18 @@ def cache_entry():
     from s3eval.models.s3.builder import cache_entry as tiny_entry
 
     tiny = tiny_entry(0)
-    modules = (*tiny.modules, "tasks.sanity.checkpoint", "tasks.sanity.data", "tasks.mmmu.prompts",
-               "s3eval.models.s3.engine", "s3eval.models.s3.prompt", "s3eval.models.s3.encoders")  # fmt: skip
+    modules = (*tiny.modules, "tasks.sanity.checkpoint", "tasks.sanity.steps", "tasks.sanity.data",
+               "tasks.mmmu.prompts", "s3eval.models.s3.engine", "s3eval.models.s3.prompt",
+               "s3eval.models.s3.encoders")  # fmt: skip
     return Entry("releases", "sanity", modules, tiny.packages, {"seed": 0})
 
 
-def ensure_sanity(directory: Optional[Path] = None) -> tuple[Path, Path]:
-    """The trained sanity release (checkpoint, base), trained on first use: in ``directory`` when given, else in
-    its entry of the user cache."""
+def trained_folder(directory: Optional[Path] = None) -> Path:
+    """The folder of the trained sanity release (``s3``, ``base``, the checkpoint series ``steps``), trained on
+    first use: ``directory`` when given, else its entry of the user cache."""
     if directory is not None:
-        return ensure_release(directory, train)
+        ensure_release(directory, train)
+        return Path(directory)
     from s3eval.cache import ensure, is_complete
 
     entry = cache_entry()
@@ -255,6 +306,13 @@ def ensure_sanity(directory: Optional[Path] = None) -> tuple[Path, Path]:
     folder = ensure(entry, train)
     if not cached:
         _stderr(f"sanity checkpoint: saved in {folder} (`s3eval cache info` lists the cache)")
+    return folder
+
+
+def ensure_sanity(directory: Optional[Path] = None) -> tuple[Path, Path]:
+    """The trained sanity release (checkpoint, base), trained on first use: in ``directory`` when given, else in
+    its entry of the user cache."""
+    folder = trained_folder(directory)
     return folder / "s3", folder / "base"
 
 

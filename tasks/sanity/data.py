@@ -1,7 +1,7 @@
 """Synthetic sanity sets with unambiguous answers, generated deterministically from a seed:
 - image: which colour fills the picture (red, green, blue or yellow; sizes and slight noise vary);
 - audio: is the tone high (1.5–2.5 kHz) or low (150–300 Hz) (2–4 s; frequency and loudness vary).
-Media can be kept, withheld, or replaced by noise, to show that answers come from the media."""
+`s3eval run --media withhold|noise|shuffle` (s3eval.media_ablation) shows that answers come from the media."""
 
 from __future__ import annotations
 
@@ -54,12 +54,6 @@ def tone(rng: np.random.Generator, pitch: str) -> bytes:
     seconds = rng.uniform(2.0, 4.0)
     t = np.arange(int(seconds * 16000)) / 16000
     return wav(rng.uniform(0.3, 0.6) * np.sin(2 * np.pi * freq * t))
-
-
-def noise(rng: np.random.Generator, kind: str) -> bytes:
-    if kind == "image":
-        return png(rng.integers(0, 256, (96, 96, 3)))
-    return wav(rng.normal(0, 0.2, int(rng.uniform(1.0, 3.0) * 16000)))
 
 
 def make_items(kind: str, n: int, seed: int, split: str) -> list[Item]:

@@ -104,12 +104,15 @@ class QATask(Task):
     def headline(self, records: Sequence[Record]) -> Headline:
         if not self.definition.circular:
             return default_headline(records, metric=self.definition.metric)
+        from s3eval.results import UNIT_ALL
+
         units = circular.all_correct((r.unit or r.sample_id, bool(r.correct)) for r in records)
         rotations = sum(bool(r.correct) for r in records) / len(records) if records else None
         return mean_headline("circular_accuracy", {u: float(ok) for u, ok in units.items()}, kind=RIGHT_WRONG,
                              unit="question", details={"rotations": len(records), "rotation_accuracy": rotations},
                              definition="share of questions whose every rotation was answered right (MMBench "
-                                        "CircularEval); an unreadable answer fails its rotation")  # fmt: skip
+                                        "CircularEval); an unreadable answer fails its rotation",
+                             unit_score=UNIT_ALL)  # fmt: skip
 
 
 def definition_info(d: SetDefinition, source: str) -> TaskInfo:

@@ -4,10 +4,14 @@ optional LoRA merge, ImageBind and the projector."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import torch
 
 from ...provenance import tree_fingerprint
 from ...threads import ensure_threads
+from ..base import ModelError
 from .encoders import PREPROCESSING_VERSION, MediaEncoder, build_imagebind
 from .engine import Components
 from .feature_cache import FeatureCache
@@ -32,6 +36,11 @@ def encoder_identity(spec: S3Spec, encoder_dtype: str) -> str:
     return tree_fingerprint([spec.imagebind]) + f"-{PREPROCESSING_VERSION}-{encoder_dtype}"
 
 
+def _encoder(spec: S3Spec, facts: ReleaseFacts, device: torch.device) -> tuple[MediaEncoder, FeatureCache]:
+    encoder = MediaEncoder(build_imagebind(str(spec.imagebind), facts.imagebind_config), device, DTYPES[spec.encoder_dtype])
+    return encoder, FeatureCache(encoder_identity(spec, spec.encoder_dtype), spec.feature_cache)
+
+
 def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -51,13 +60,13 @@ def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
 
     projector_state = torch.load(spec.projector, map_location="cpu", weights_only=True)
     projector = build_projector(projector_state).to(device=device, dtype=dtype)
-    encoder = MediaEncoder(build_imagebind(str(spec.imagebind), facts.imagebind_config), device, DTYPES[spec.encoder_dtype])
+    encoder, cache = _encoder(spec, facts, device)
     return Components(
         tokenizer=tokenizer,
         lm=lm,
         projector=projector,
         encoder=encoder,
-        cache=FeatureCache(encoder_identity(spec, spec.encoder_dtype), spec.feature_cache),
+        cache=cache,
         media_token_ids=facts.media_token_ids,
         eos_id=facts.eos_id,  # type: ignore[arg-type]
         pad_id=facts.pad_id,  # type: ignore[arg-type]
@@ -67,3 +76,33 @@ def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
         system_prompt=spec.system_prompt,
         context_length=facts.context_length,
     )
+
+
+_SWAPS = itertools.count(1)  # adapter names in the peft model: unique per process
+
+
+def swap_checkpoint(c: Components, old: S3Spec, spec: S3Spec, facts: ReleaseFacts) -> Components:
+    """``c`` with another checkpoint of the same base: its tokenizer, LoRA adapter (with its full embed_tokens/lm_head
+    copies) and projector loaded in place of the old ones, the base weights untouched. ImageBind and its feature cache
+    are kept when the checkpoint's encoder is the same file content (it is frozen in training), else loaded anew.
+    The old checkpoint's adapter is deleted from the model: ``c`` must not be used afterwards."""
+    lm = c.lm
+    if spec.merge_lora or not hasattr(lm, "load_adapter"):
+        raise ModelError("a merged model cannot swap adapters: load it without merge_lora")
+    if len(facts.tokenizer) != lm.get_input_embeddings().weight.shape[0]:
+        raise ModelError(f"tokenizer of {spec.checkpoint} has {len(facts.tokenizer)} tokens, the loaded model "
+                         f"{lm.get_input_embeddings().weight.shape[0]}")  # fmt: skip
+    old_name = lm.active_adapter
+    name = f"swapped-{next(_SWAPS)}"
+    lm.load_adapter(str(spec.adapter), adapter_name=name)
+    lm.set_adapter(name)
+    lm.delete_adapter(old_name)
+    lm.to(c.device).eval()
+    projector_state = torch.load(spec.projector, map_location="cpu", weights_only=True)
+    projector = build_projector(projector_state).to(device=c.device, dtype=c.dtype)
+    encoder, cache = c.encoder, c.cache
+    if encoder_identity(spec, spec.encoder_dtype) != c.cache.encoder_id:
+        encoder, cache = _encoder(spec, facts, c.device)
+    return replace(c, tokenizer=facts.tokenizer, lm=lm, projector=projector, encoder=encoder, cache=cache,
+                   media_token_ids=facts.media_token_ids, eos_id=facts.eos_id, pad_id=facts.pad_id,
+                   system_prompt=spec.system_prompt)  # fmt: skip

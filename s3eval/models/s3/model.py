@@ -137,6 +137,10 @@ class S3Model(Model):
 
     @classmethod
     def from_args(cls, args: dict[str, Any]) -> "S3Model":
+        return cls(*cls._parse(args))
+
+    @classmethod
+    def _parse(cls, args: dict[str, Any]) -> tuple[S3Spec, BatchSize]:
         cls.check_args("s3", args)
         batch = batch_arg(args, "batch_size")
         args.pop("batch_size", None)
@@ -144,7 +148,29 @@ class S3Model(Model):
         args.pop("max_new_tokens", None)
         if budget is not None:
             args["max_new_tokens"] = budget
-        return cls(S3Spec.from_args(args), batch)
+        return S3Spec.from_args(args), batch
+
+    def switch_checkpoint(self, args: dict[str, Any]) -> "S3Model":
+        """The model of another checkpoint of the same base (a training run's checkpoints): validated like any
+        release; where this model's weights are loaded, the base Mistral and ImageBind are kept and only the
+        checkpoint's tokenizer, adapter and projector are loaded (``loading.swap_checkpoint``). This model must not
+        be used afterwards. Its identity is exactly that of ``from_args(args)``, so its runs are the runs an
+        ordinary ``s3eval run`` of that checkpoint makes."""
+        spec, batch = self._parse(dict(args))
+        kept = ("base", "dtype", "encoder_dtype", "device")
+        changed = [k for k in kept if getattr(spec, k) != getattr(self.spec, k)]
+        if changed:
+            raise ModelError(f"checkpoint {spec.checkpoint} needs another {changed[0]} ({getattr(spec, changed[0])} "
+                             f"vs {getattr(self.spec, changed[0])}): a sweep shares one base model")  # fmt: skip
+        if spec.merge_lora:
+            raise ModelError("merge_lora=true cannot be swept: merged LoRA weights cannot be swapped out; drop it")
+        model = type(self)(spec, batch)
+        if self._components is not None:
+            from .loading import swap_checkpoint
+
+            model._components = swap_checkpoint(self._components, self.spec, spec, model.facts)
+            self._components = None
+        return model
 
     @property
     def components(self) -> engine.Components:

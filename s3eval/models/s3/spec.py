@@ -37,6 +37,24 @@ def register_builtin_checkpoint(name: str, ensure: str) -> None:
     _BUILTINS.register(name, ensure)
 
 
+# Built-in checkpoint series for ``s3eval sweep builtin:NAME`` (e.g. a training run's intermediate checkpoints),
+# registered by task plugins like built-in checkpoints.
+_BUILTIN_SWEEPS: Registry[Callable[[], tuple[list[Path], Path]]] = Registry("built-in checkpoint series")
+
+
+def register_builtin_sweep(name: str, ensure: str) -> None:
+    """``ensure`` ("module:function"), called with no arguments, builds the series into its cache entry if needed and
+    returns (checkpoint folders in step order, each named ``checkpoint-STEP``, and the base they share)."""
+    _BUILTIN_SWEEPS.register(name, ensure)
+
+
+def resolve_builtin_sweep(spec: str) -> tuple[list[Path], Path]:
+    from ...task_registry import discover
+
+    discover()
+    return _BUILTIN_SWEEPS.get(spec.split(":", 1)[1])()
+
+
 def resolve_builtin(spec: str) -> tuple[Path, Path]:
     from ...task_registry import discover
 

@@ -105,10 +105,16 @@ def _check_tokenizer(spec: S3Spec, facts: ReleaseFacts, problems: list[str]) -> 
     except Exception as exc:  # transformers raises many types for broken tokenizer folders
         problems.append(f"{spec.tokenizer}: cannot load the slow tokenizer ({type(exc).__name__}: {exc})")
         return
+    token_facts(tokenizer, facts, problems, str(spec.tokenizer))
+
+
+def token_facts(tokenizer: Any, facts: ReleaseFacts, problems: list[str], where: str) -> None:
+    """What S³ needs of its tokenizer (size, the media placeholders' single ids, the end-of-replica id), into
+    ``facts``; what is wrong into ``problems``, each naming ``where`` the tokenizer came from."""
     facts.tokenizer = tokenizer
     if len(tokenizer) != EXPECTED_TOKENIZER_LENGTH:
         problems.append(
-            f"{spec.tokenizer}: tokenizer has {len(tokenizer)} tokens, S³ needs {EXPECTED_TOKENIZER_LENGTH} "
+            f"{where}: tokenizer has {len(tokenizer)} tokens, S³ needs {EXPECTED_TOKENIZER_LENGTH} "
             f"(32000 + 8 added); is this the release's tokenizer folder?"
         )
     base_size = tokenizer.sp_model.get_piece_size() if hasattr(tokenizer, "sp_model") else 32000
@@ -116,12 +122,12 @@ def _check_tokenizer(spec: S3Spec, facts: ReleaseFacts, problems: list[str]) -> 
     for kind, token in MODALITY_TOKENS.items():
         ids = facts.token_encodings[token]
         if len(ids) != 1:  # the released code asserts this
-            problems.append(f"{spec.tokenizer}: {token} encodes to {ids}, the released code requires one id")
+            problems.append(f"{where}: {token} encodes to {ids}, the released code requires one id")
         else:
             facts.media_token_ids[kind] = ids[0]
     end = facts.token_encodings["</RS>"]
     if not end or end[0] < base_size:
-        problems.append(f"{spec.tokenizer}: </RS> encodes to {end}; its first id is the EOS and must be an added token")
+        problems.append(f"{where}: </RS> encodes to {end}; its first id is the EOS and must be an added token")
     else:
         facts.eos_id = end[0]
     facts.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.unk_token_id
