@@ -115,7 +115,7 @@ def _report(outcome) -> list:
 
 def _cmd_sweep(args) -> int:
     from . import sweep_report
-    from .sweep import SweepError, resolve_checkpoints, run_sweep
+    from .sweep import DONE, SweepError, resolve_checkpoints, run_sweep
 
     config = _config_from_args(args)
     steps = None
@@ -131,7 +131,7 @@ def _cmd_sweep(args) -> int:
 
     def on_entry(entry) -> None:
         print(f"== step {entry.checkpoint.step}: {entry.checkpoint.path}")
-        if entry.status != "done":
+        if entry.status != DONE:
             print(f"skipped: {entry.reason}")
         else:
             _report(entry.outcome)
@@ -153,7 +153,7 @@ def _cmd_sweep(args) -> int:
         print(f"no significant drop between consecutive checkpoints (alpha {args.alpha})")
     for path in sweep_report.write(outcome.folder, rows, args.alpha):
         print(f"wrote {path}")
-    skipped = [e for e in outcome.entries if e.status != "done"]
+    skipped = [e for e in outcome.entries if e.status != DONE]
     if skipped:
         print(f"{len(skipped)} of {len(outcome.entries)} checkpoint(s) skipped: "
               + ", ".join(str(e.checkpoint.path) for e in skipped), file=sys.stderr)  # fmt: skip

@@ -22,7 +22,7 @@ from .errors import S3evalError
 from .models.base import ModelError
 from .provenance import canonical_hash
 from .results import TaskResult
-from .storage import atomic_write_json, read_json
+from .storage import atomic_write_json
 
 if TYPE_CHECKING:
     from .runner import RunOutcome
@@ -92,12 +92,15 @@ def resolve_checkpoints(given: Sequence[str], glob: Optional[str], steps: Option
     return checkpoints_from(paths, steps), base
 
 
+DONE, SKIPPED = "done", "skipped"
+
+
 @dataclass
 class Entry:
     """One checkpoint of the sweep: its run (``run_dir``, per-task results) or why it was skipped."""
 
     checkpoint: Checkpoint
-    status: str  # "done" or "skipped"
+    status: str  # DONE or SKIPPED
     reason: str = ""
     run_dir: Optional[Path] = None
     results: dict[str, TaskResult] = field(default_factory=dict)
@@ -143,12 +146,12 @@ def run_sweep(config: RunConfig, checkpoints: Sequence[Checkpoint], *, folder: O
         except ModelError as exc:
             if isinstance(exc, _HalfSwapped):
                 model = None
-            entry = Entry(checkpoint, "skipped", reason=str(exc).replace("\n", " "))
+            entry = Entry(checkpoint, SKIPPED, reason=str(exc).replace("\n", " "))
         else:
             outcome = run(replace(config, model_args=args), model=model, show_progress=show_progress, fresh=fresh,
                           fail_fast=fail_fast)  # fmt: skip
             assert outcome is not None  # single process
-            entry = Entry(checkpoint, "done", run_dir=outcome.run_dir, results={r.task: r for r in outcome.tasks},
+            entry = Entry(checkpoint, DONE, run_dir=outcome.run_dir, results={r.task: r for r in outcome.tasks},
                           outcome=outcome)  # fmt: skip
         entries.append(entry)
         _write_state(folder, config, entries)
@@ -185,11 +188,3 @@ def _write_state(folder: Path, config: RunConfig, entries: Sequence[Entry]) -> N
             for e in entries
         ],
     })  # fmt: skip
-
-
-def load_sweep(folder: Path) -> list[dict]:
-    """The checkpoints a sweep folder's ``sweep.json`` lists, as written."""
-    path = Path(folder) / "sweep.json"
-    if not path.is_file():
-        raise SweepError(f"{folder}: not a sweep folder (no sweep.json)")
-    return read_json(path)["checkpoints"]

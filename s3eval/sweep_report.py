@@ -11,10 +11,8 @@ from typing import Optional, Sequence
 from .rescore import load_own_records, own_record_files
 from .safe_output import spreadsheet_frame
 from .storage import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .sweep import Entry
+from .sweep import DONE, SKIPPED, Entry
 from .types import Record
-
-DONE, SKIPPED = "done", "skipped"
 
 
 @dataclass(frozen=True)

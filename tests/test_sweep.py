@@ -162,3 +162,24 @@ def test_a_sweep_refuses_settings_it_cannot_honour(tmp_path):
         run_sweep(replace(config_for("b", tmp_path), run_name="x"), checkpoints)
     with pytest.raises(ConfigError, match="needs --base"):
         run_sweep(replace(config_for("b", tmp_path), model_args={}), checkpoints)
+
+
+def test_a_checkpoint_with_another_imagebind_gets_its_own_encoder(sanity_release, tmp_path, monkeypatch):
+    import torch
+
+    trained, base = sanity_release
+    root = tmp_path / "train"
+    root.mkdir()
+    (root / "checkpoint-1").symlink_to(trained, target_is_directory=True)
+    other = root / "checkpoint-2"
+    shutil.copytree(trained, other)
+    weights = other / "imagebind" / "imagebing_huge.pth"
+    state = torch.load(weights, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first] + 0.5  # another encoder: its features cannot be reused
+    torch.save(state, weights)
+    loads = Loads(monkeypatch)
+    config = replace(config_for(base, tmp_path), tasks=[TaskSpec("sanity_image")], limit=6)
+    outcome = run_sweep(config, checkpoints_from(sorted(root.iterdir())), show_progress=False)
+    assert [e.status for e in outcome.entries] == ["done", "done"]
+    assert loads.base_loads == 1 and loads.encoded == 12  # the six images encoded once per encoder

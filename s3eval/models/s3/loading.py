@@ -81,7 +81,7 @@ def load_components(spec: S3Spec, facts: ReleaseFacts) -> Components:
 _SWAPS = itertools.count(1)  # adapter names in the peft model: unique per process
 
 
-def swap_checkpoint(c: Components, old: S3Spec, spec: S3Spec, facts: ReleaseFacts) -> Components:
+def swap_checkpoint(c: Components, spec: S3Spec, facts: ReleaseFacts) -> Components:
     """``c`` with another checkpoint of the same base: its tokenizer, LoRA adapter (with its full embed_tokens/lm_head
     copies) and projector loaded in place of the old ones, the base weights untouched. ImageBind and its feature cache
     are kept when the checkpoint's encoder is the same file content (it is frozen in training), else loaded anew.
@@ -91,7 +91,8 @@ def swap_checkpoint(c: Components, old: S3Spec, spec: S3Spec, facts: ReleaseFact
         raise ModelError("a merged model cannot swap adapters: load it without merge_lora")
     if len(facts.tokenizer) != lm.get_input_embeddings().weight.shape[0]:
         raise ModelError(f"tokenizer of {spec.checkpoint} has {len(facts.tokenizer)} tokens, the loaded model "
-                         f"{lm.get_input_embeddings().weight.shape[0]}")  # fmt: skip
+                         f"{lm.get_input_embeddings().weight.shape[0]}: it cannot share the sweep's base; evaluate it "
+                         f"with s3eval run")  # fmt: skip
     old_name = lm.active_adapter
     name = f"swapped-{next(_SWAPS)}"
     lm.load_adapter(str(spec.adapter), adapter_name=name)

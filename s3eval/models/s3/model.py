@@ -168,7 +168,7 @@ class S3Model(Model):
         if self._components is not None:
             from .loading import swap_checkpoint
 
-            model._components = swap_checkpoint(self._components, self.spec, spec, model.facts)
+            model._components = swap_checkpoint(self._components, spec, model.facts)
             self._components = None
         return model
 
