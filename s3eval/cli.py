@@ -74,8 +74,7 @@ def _config_from_args(args):
 
 def _cmd_run(args) -> int:
     from .distributed import Shard, from_torchrun
-    from .report import format_summary
-    from .runner import all_failed, run
+    from .runner import run
 
     config = _config_from_args(args)
     shard = Shard()

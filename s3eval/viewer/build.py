@@ -16,16 +16,12 @@ Where questions and media come from: records keep only hashes, so each task is r
 run recorded (as ``rescore`` does; ``--data`` overrides the data location) and each record's request is built
 again — and checked against the record's prompt hash and media hashes: an item whose data changed since the run
 says so. A task that cannot be rebuilt (data absent) is shown from its records alone, with the reason.
-A run with ``--media withhold|noise|shuffle`` sent other media than the task's: its requests are ablated again
-as the run ablated them (``media_ablation.ablate`` over all the run's sent requests of the task, since shuffle
-draws donors across them), so the page shows run A's media as A sent them and each run's media hashes are checked
-against what that run sent; where the two runs ablated differently, each item says how run B sent it.
+A run that ablated its media (``--media``) is shown as it sent them (``sent``).
 Dialog turns link to their previous turn, so the page shows the whole transcript with each run's own earlier
 answers."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -38,105 +34,21 @@ from typing import Any, Iterable, Optional, Sequence
 from ..aggregate import group_kinds_of, record_score
 from ..compare import Run, describe, differ_only_in_media, load_run, mismatches
 from ..errors import S3evalError
-from ..media_ablation import KEEP, NOISE, SEEDED, SHUFFLE, WITHHOLD, ablate
 from ..rescore import TaskOverrides, rebuild_task
 from ..results import item_kind
 from ..scoring import RIGHT_WRONG
 from ..selection import by_ids
-from ..types import Media, Record, Request, Sample, sha256_hex
+from ..types import Record, Sample
+from .media import MediaStore
+from .sent import Requests, ablation_of, media_notices, question
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 MARKER = ".s3eval-view"
 PAGE_FILES = ("viewer.js", "viewer.css")
 
 # Formats a browser shows as they are; other images are converted to PNG (named by the original's hash).
-_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
-                (b"BM", "bmp"))  # fmt: skip
-_AUDIO_MAGIC = ((b"fLaC", "flac"), (b"OggS", "ogg"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"), (b"\xff\xf3", "mp3"),
-                (b"\xff\xf2", "mp3"))  # fmt: skip
-
-
 class ViewError(S3evalError, ValueError):
     pass
-
-
-def media_extension(kind: str, data: bytes) -> Optional[str]:
-    """The file extension a browser plays or shows ``data`` under; None for a format it does not know."""
-    if data[:4] == b"RIFF" and data[8:12] in (b"WAVE", b"WEBP"):
-        return "wav" if data[8:12] == b"WAVE" else "webp"
-    if data[4:8] == b"ftyp" and kind == "audio":
-        return "m4a"
-    for magic, ext in _IMAGE_MAGIC if kind == "image" else _AUDIO_MAGIC:
-        if data.startswith(magic):
-            return ext
-    return None
-
-
-class MediaStore:
-    """Copies each medium once into ``root`` as ``<sha256>.<ext>``; describes it for the page."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.files: dict[str, Optional[str]] = {}  # sha256 -> file name under media/ (None: not viewable)
-        self.notes: dict[str, str] = {}
-
-    def add(self, media: Media) -> tuple[dict[str, Any], Optional[str]]:
-        """(the part as the page shows it, the content hash; None if the bytes could not be read)."""
-        part: dict[str, Any] = {"kind": media.kind, "name": media.name}
-        try:
-            data = media.read_bytes()
-        except (OSError, ValueError) as exc:
-            part["note"] = f"cannot read {media.name}: {getattr(exc, 'strerror', None) or exc}"
-            return part, None
-        digest = sha256_hex(data)
-        if digest not in self.files:
-            self.files[digest] = self._write(media.kind, data, digest)
-        if self.files[digest] is not None:
-            part["file"] = "media/" + self.files[digest]
-        else:
-            part["note"] = self.notes.get(digest, f"{media.kind} in a format the browser cannot show")
-        part["sha256"] = digest
-        return part, digest
-
-    def _write(self, kind: str, data: bytes, digest: str) -> Optional[str]:
-        ext = media_extension(kind, data)
-        if ext is None and kind == "image":
-            data, ext = _as_png(data), "png"
-            if data is None:
-                self.notes[digest] = "an image PIL cannot read; not shown"
-                return None
-        if ext is None:
-            self.notes[digest] = f"{kind} in a format the browser cannot play; not copied"
-            return None
-        name = f"{digest}.{ext}"
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / name).write_bytes(data)
-        return name
-
-
-def _as_png(data: bytes) -> Optional[bytes]:
-    try:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            buffer = io.BytesIO()
-            image.convert("RGBA" if "A" in image.getbands() else "RGB").save(buffer, format="PNG")
-            return buffer.getvalue()
-    except Exception:  # any decoding failure: the page says the image cannot be shown
-        return None
-
-
-def _parts(request: Request, store: MediaStore) -> tuple[list[list[Any]], list[Optional[str]]]:
-    """The replica as sent, in order: ``["text", str]`` or ``["media", {kind, name, file, sha256}]``."""
-    parts, hashes = [], []
-    for part in request.query():
-        if isinstance(part, Media):
-            shown, digest = store.add(part)
-            parts.append(["media", shown])
-            hashes.append(digest)
-        else:
-            parts.append(["text", part])
-    return parts, hashes
 
 
 def status_of(record: Record) -> str:
@@ -226,117 +138,12 @@ def _selected(records: Sequence[Record], rebuilt: _Rebuilt, ids: Optional[Sequen
     return [r for r in records if r.sample_id in keep]
 
 
-@dataclass(frozen=True)
-class Ablation:
-    """How a run sent a task's media (``--media``, ``--media-seed``)."""
-
-    mode: str = KEEP
-    seed: int = 0  # 0 where the mode draws nothing: keep and withhold runs with other seeds sent the same
-
-    @property
-    def flag(self) -> str:
-        seed = f" --media-seed {self.seed}" if self.seed else ""
-        return f"--media {self.mode}{seed}"
-
-
-# How a run sent an item's media, and the task's items' media, under each mode (the page's notes).
-_SENT_ITEM = {KEEP: "with its own media", WITHHOLD: "without its media", NOISE: "with noise in place of its media",
-              SHUFFLE: "with another item's media"}  # fmt: skip
-_SENT_ITEMS = {KEEP: "with their own media", WITHHOLD: "without their media",
-               NOISE: "with noise in place of their media", SHUFFLE: "with other items' media"}  # fmt: skip
-
-
-def ablation_of(run: Run, task: str) -> Ablation:
-    """The task's media ablation in ``run``: its settings, else the run's config; absent means keep (runs written
-    before ``--media`` existed sent the media as given)."""
-    settings = run.results.get("tasks", {}).get(task, {}).get("settings") or {}
-    config = run.results.get("config", {})
-    mode = settings.get("media") or config.get("media") or KEEP
-    seed = settings.get("media_seed", config.get("media_seed", 0)) if mode in SEEDED else 0
-    return Ablation(mode, int(seed or 0))
-
-
-class _Requests:
-    """A task's requests built again, each once: as the task builds them, and as each run sent them."""
-
-    def __init__(self, task: Any, samples: dict[str, Sample]) -> None:
-        self.task = task
-        self.samples = samples
-        self._built: dict[str, Request | Exception] = {}
-        self._sent: dict[tuple[Ablation, tuple[tuple[str, str], ...]], dict[str, Request]] = {}
-
-    def built(self, sample: Sample) -> Request | Exception:
-        """The request as the task builds it now (un-ablated: the prompt hash is this one's), or why it cannot be."""
-        if sample.id not in self._built:
-            try:
-                self._built[sample.id] = self.task.build_request(sample)
-            except (S3evalError, OSError, ValueError) as exc:
-                self._built[sample.id] = exc
-        return self._built[sample.id]
-
-    def sent(self, records: Sequence[Record], ablation: Ablation) -> dict[str, Request]:
-        """Sample id → the request as the run of ``records`` (all its records of the task, canonical order) sent
-        it; empty for keep, whose requests are the built ones: only an ablated run pays for the whole task."""
-        if ablation.mode == KEEP:
-            return {}
-        chosen = []
-        for record in records:
-            sample = self.samples.get(record.sample_id)
-            if not record.prompt_hash or sample is None or sample.error is not None:
-                continue  # the runner ablated the requests it sent, and it sent none for this item
-            request = self.built(sample)
-            if not isinstance(request, Exception):
-                chosen.append((record.unit or record.sample_id, request))
-        key = (ablation, tuple((unit, r.sample_id) for unit, r in chosen))
-        if key not in self._sent:  # two runs that ablated the same items alike sent the same requests
-            ablated = ablate([r for _, r in chosen], ablation.mode, ablation.seed, [u for u, _ in chosen])
-            self._sent[key] = {r.sample_id: r for r in ablated}
-        return self._sent[key]
-
-
-def _media_hashes(request: Request) -> list[Optional[str]]:
-    """The content hashes of the request's media (None where one cannot be read), as a record keeps them."""
-    hashes: list[Optional[str]] = []
-    for media in request.media:
-        try:
-            hashes.append(media.content_hash())
-        except (OSError, ValueError):
-            hashes.append(None)
-    return hashes
-
-
-Parts = list[list[Any]]  # the replica as the page shows it (``_parts``)
-
-
-def _question(sample: Sample, pair: Sequence[Record], requests: _Requests, sent: Sequence[dict[str, Request]],
-              ablations: Sequence[Ablation], store: MediaStore) -> tuple[Optional[Parts], list[str]]:  # fmt: skip
-    """(the replica as run A sent it, the item's notes): the prompt and each run's media checked against what that
-    run sent, and how run B sent the item where it ablated the media otherwise than A."""
-    request = requests.built(sample)
-    if isinstance(request, Exception):
-        if all(r.error_kind == "data" for r in pair):  # the record's own error says it
-            return None, []
-        return None, [f"its request could not be built again: {request}"]
-    as_sent = [s.get(sample.id, request) for s in sent]  # an item a run did not send is shown as built
-    parts, hashes = _parts(as_sent[0], store)
-    notes = []
-    if any(r.prompt_hash and r.prompt_hash != request.prompt_hash for r in pair):
-        notes.append("the prompt built now differs from the one the run sent: the data or the code changed since "
-                     "the run")  # fmt: skip
-    own = [hashes if s is as_sent[0] else _media_hashes(s) for s in as_sent]  # each run's media as it sent them
-    if any(r.prompt_hash and r.media_hashes and r.media_hashes != h for r, h in zip(pair, own)):
-        notes.append("the media found now differ from those the run sent: the data changed since the run")
-    if len(pair) == 2 and ablations[0] != ablations[1] and pair[1].prompt_hash and own[1] != hashes:
-        notes.append(f"run B sent this item {_SENT_ITEM[ablations[1].mode]} ({ablations[1].flag})")
-    return parts, notes
-
-
 def _task_items(name: str, runs: Sequence[Run], rebuilt: _Rebuilt, store: MediaStore,
                 ids: Optional[Sequence[str]]) -> list[dict[str, Any]]:  # fmt: skip
     base = _selected(runs[0].records[name], rebuilt, ids)
     others = [{r.sample_id: r for r in run.records[name]} for run in runs[1:]]
     task = rebuilt.task
-    requests = _Requests(task, rebuilt.samples)
+    requests = Requests(task, rebuilt.samples)
     ablations = [ablation_of(run, name) for run in runs]
     # Each run's requests as it sent them: ablated over all of the run's records, not only the items shown.
     sent = [requests.sent(run.records[name], a) if task is not None else {} for run, a in zip(runs, ablations)]
@@ -360,7 +167,7 @@ def _task_items(name: str, runs: Sequence[Run], rebuilt: _Rebuilt, store: MediaS
                 if not all(r.error_kind == "data" for r in pair):  # else the record's own error says it
                     notes.append(f"the item could not be loaded: {sample.error}")
             else:
-                item["q"], found = _question(sample, pair, requests, sent, ablations, store)
+                item["q"], found = question(sample, pair, requests, sent, ablations, store)
                 notes += found
         if len(pair) == 2:
             item["change"] = _change(*pair)
@@ -372,28 +179,6 @@ def _task_items(name: str, runs: Sequence[Run], rebuilt: _Rebuilt, store: MediaS
         rank = {"down": 0, "up": 1}
         items.sort(key=lambda i: rank.get(i.get("change", "same"), 2))
     return items
-
-
-def media_notices(runs: Sequence[Run], task: str) -> list[str]:
-    """What the task's header says about the runs' media ablations: how an ablated run sent the media (the cards
-    show run A's as sent), whether the paired runs differ in nothing else, and what an ablation left as it was."""
-    ablations = [ablation_of(run, task) for run in runs]
-    notices = []
-    if len(runs) == 2 and ablations[0] != ablations[1]:
-        a, b = ablations
-        what = "differ only in their media mode" if differ_only_in_media(*runs) else "ablated their media differently"
-        notices.append(f"the runs {what}: A sent the items {_SENT_ITEMS[a.mode]} ({a.flag}), B "
-                       f"{_SENT_ITEMS[b.mode]} ({b.flag}); the cards show the media as A sent them and say how B "
-                       f"sent each item")  # fmt: skip
-    elif ablations[0].mode != KEEP:
-        who = "this run" if len(runs) == 1 else "both runs"
-        notices.append(f"{who} sent the items {_SENT_ITEMS[ablations[0].mode]} ({ablations[0].flag}); the cards show "
-                       f"the media as {'it' if len(runs) == 1 else 'A'} sent them")  # fmt: skip
-    for label, run in zip("AB", runs):
-        note = (run.results.get("tasks", {}).get(task, {}).get("settings") or {}).get("media_note")
-        if note:
-            notices.append(f"{label}: {note}" if len(runs) == 2 else note)
-    return list(dict.fromkeys(notices))
 
 
 def _script(global_name: str, value: Any, index: Optional[int] = None) -> str:
