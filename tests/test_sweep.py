@@ -183,3 +183,23 @@ def test_a_checkpoint_with_another_imagebind_gets_its_own_encoder(sanity_release
     outcome = run_sweep(config, checkpoints_from(sorted(root.iterdir())), show_progress=False)
     assert [e.status for e in outcome.entries] == ["done", "done"]
     assert loads.base_loads == 1 and loads.encoded == 12  # the six images encoded once per encoder
+
+
+def test_the_sweep_command_prints_the_table_and_writes_its_files(series, tmp_path, capsys):
+    from s3eval.cli import main
+
+    root, base = series
+    out = tmp_path / "out"
+    argv = ["sweep", "--glob", str(root / "checkpoint-*"), "--base", str(base), "--tasks", "sanity_image",
+            "--limit", "4", "--output-dir", str(out), "--no-leaderboard", "--quiet", "--sweep-dir", str(out / "s")]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "== step 20: " in printed.out and "skipped: invalid S³ release" in printed.out
+    assert f"sanity_image: best checkpoint step 50 ({root / 'checkpoint-50'}): accuracy 100.0" in printed.out
+    assert "1 of 3 checkpoint(s) skipped" in printed.err
+    assert sorted(p.name for p in (out / "s").iterdir()) == ["summary.json", "sweep.csv", "sweep.json", "sweep.png"]
+    assert main(["sweep", str(root / "checkpoint-20"), "--base", str(base), "--tasks", "sanity_image",
+                 "--output-dir", str(out), "--no-leaderboard", "--quiet"]) == 1  # nothing could be evaluated
+    assert main(["sweep", str(root / "checkpoint-0"), "--steps", "x", "--base", str(base), "--tasks",
+                 "sanity_image"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--steps takes whole numbers separated by commas, got 'x'")
