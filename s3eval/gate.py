@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -151,17 +151,12 @@ def check_paired(run_dir: Path, baseline_run: Path, margin: float = 0.01, alpha:
     run, base = load_run(run_dir), load_run(baseline_run)
     names = _gated(run, tasks)
     _refuse_mismatched(run, base, names)
-    out = []
-    for name in names:
-        if name not in base.records:
-            out.append(_missing(name, base, "the baseline run", require_all, NON_INFERIORITY))
-            continue
-        headline = headline_of(base, name)
-        result = compare_records(base.records[name], run.records[name], headline, margin=margin, alpha=alpha)
-        passed = result.n_units > 0 and result.noninferior()
-        out.append(GateResult(name, PASS if passed else FAIL, describe_noninferiority(result), NON_INFERIORITY,
-                              _numbers(result)))  # fmt: skip
-    return out or [GateResult(",".join(tasks) or "*", FAIL, f"{run_dir} has no scored task to gate", NON_INFERIORITY)]
+
+    def judge(result: PairedResult) -> tuple[bool, str, dict[str, Any]]:
+        return result.n_units > 0 and result.noninferior(), describe_noninferiority(result), {}
+
+    return _paired_checks(run, base, "the baseline run", base, names, tasks, require_all, NON_INFERIORITY, judge,
+                          margin=margin, alpha=alpha)  # fmt: skip
 
 
 def describe_noninferiority(r: PairedResult) -> str:
@@ -184,24 +179,37 @@ def check_media_gain(run_dir: Path, ablated_run: Path, min_gain: float, alpha: f
     _check_ablation(run, ablated)
     names = _gated(run, tasks)
     _refuse_mismatched(run, ablated, names, media_ablation=True)
-    out = []
-    for name in names:
-        if name not in ablated.records:
-            out.append(_missing(name, ablated, "the ablated run", require_all, MEDIA_GAIN))
-            continue
-        headline = headline_of(run, name)
-        result = compare_records(ablated.records[name], run.records[name], headline, alpha=alpha)
+    mode = media_mode(ablated)
+
+    def judge(result: PairedResult) -> tuple[bool, str, dict[str, Any]]:
+        extra = {"min_gain": min_gain, "media": mode}
         if result.n_units == 0:
-            why = f"no {result.unit} was scored in both runs"
-            out.append(GateResult(name, FAIL, why, MEDIA_GAIN, _numbers(result)))
-            continue
+            return False, f"no {result.unit} was scored in both runs", extra
         passed = result.delta >= min_gain  # type: ignore[operator]
         why = (f"{result.metric} {result.candidate_score:.4f} with media − {result.baseline_score:.4f} with media "
-               f"{media_mode(ablated)} = {result.delta:+.4f} [{result.ci_low:+.4f}, {result.ci_high:+.4f}] "
+               f"{mode} = {result.delta:+.4f} [{result.ci_low:+.4f}, {result.ci_high:+.4f}] "
                f"{'≥' if passed else '<'} minimum {min_gain} ({result.n_units} paired {result.unit}s)")  # fmt: skip
-        out.append(GateResult(name, PASS if passed else FAIL, why, MEDIA_GAIN,
-                              {**_numbers(result), "min_gain": min_gain, "media": media_mode(ablated)}))  # fmt: skip
-    return out or [GateResult(",".join(tasks) or "*", FAIL, f"{run_dir} has no scored task to gate", MEDIA_GAIN)]
+        return passed, why, extra
+
+    return _paired_checks(run, ablated, "the ablated run", run, names, tasks, require_all, MEDIA_GAIN, judge,
+                          alpha=alpha)  # fmt: skip
+
+
+def _paired_checks(run: Run, reference: Run, reference_is: str, headlines: Run, names: Sequence[str],
+                   tasks: Sequence[str], require_all: bool, check: str,
+                   judge: Callable[[PairedResult], tuple[bool, str, dict[str, Any]]],
+                   **options: Any) -> list[GateResult]:  # fmt: skip
+    """Per task the run paired with ``reference`` unit by unit (the headline rule as ``headlines`` recorded it),
+    PASS or FAIL as ``judge`` says; SKIP (FAIL with ``require_all``) where the reference lacks the task."""
+    out = []
+    for name in names:
+        if name not in reference.records:
+            out.append(_missing(name, reference, reference_is, require_all, check))
+            continue
+        result = compare_records(reference.records[name], run.records[name], headline_of(headlines, name), **options)
+        passed, why, extra = judge(result)
+        out.append(GateResult(name, PASS if passed else FAIL, why, check, {**_numbers(result), **extra}))
+    return out or [GateResult(",".join(tasks) or "*", FAIL, f"{run.path} has no scored task to gate", check)]
 
 
 def _check_ablation(run: Run, ablated: Run) -> None:
