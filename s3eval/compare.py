@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from .aggregate import group_kinds_of, record_score
+from .config import what_decides_results
 from .errors import S3evalError
+from .media_ablation import KEEP
 from .paired import MCNEMAR, definition_of, pair_units, paired_test, unit_of, unit_rule
 from .rescore import load_own_records, own_record_files
 from .results import MEAN, Headline, TaskResult
@@ -24,11 +26,6 @@ from .types import Record
 
 # What must agree for two runs to be comparable, per task.
 _SETTINGS_CHECKED = ("prompt_mode", "answer_key", "answer_key_hash", "split", "metric", "metric_version")
-KEEP = "keep"
-# Config fields that say where or how fast a run was written, or how its media were ablated: two runs that differ
-# only in these (and in ``media``) asked the same model the same questions.
-_CONFIG_IGNORED_FOR_MEDIA = {"media", "media_seed", "output_dir", "leaderboard", "run_name", "cache_dir", "batch_size",
-                             "window", "threads"}  # fmt: skip
 
 
 class CompareError(S3evalError, ValueError):
@@ -70,9 +67,8 @@ def media_mode(run: Run) -> str:
 
 
 def _config_without_media(run: Run) -> dict:
-    config = {k: v for k, v in run.results.get("config", {}).items() if k not in _CONFIG_IGNORED_FOR_MEDIA}
-    config["model_args"] = {k: v for k, v in (config.get("model_args") or {}).items() if k != "batch_size"}
-    return config
+    values = what_decides_results(run.results.get("config", {}))
+    return {k: v for k, v in values.items() if k not in ("media", "media_seed")}
 
 
 def differ_only_in_media(a: Run, b: Run) -> bool:

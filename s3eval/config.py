@@ -56,9 +56,7 @@ class RunConfig:
         """Hash of what determines the results: everything but where they are written."""
         from .provenance import canonical_hash
 
-        values = {k: v for k, v in self.to_dict().items() if k not in _OUTPUT_FIELDS | _THROUGHPUT_FIELDS}
-        # Batch sizes do not change results (fp32 outputs are batch-invariant), so they never change the run id.
-        values["model_args"] = {k: v for k, v in values["model_args"].items() if k not in _THROUGHPUT_MODEL_ARGS}
+        values = what_decides_results(self.to_dict())
         if not values["define"]:
             del values["define"]  # configs without definition files hash as they did before the field existed
         for key, unset in (("stratified", False), ("samples", None)):
@@ -111,6 +109,16 @@ _FIELDS = {f.name for f in fields(RunConfig)}
 _OUTPUT_FIELDS = {"output_dir", "leaderboard", "run_name", "cache_dir"}
 _THROUGHPUT_FIELDS = {"batch_size", "window", "threads"}  # how fast, not what: left out of result_hash()
 _THROUGHPUT_MODEL_ARGS = {"batch_size"}
+
+
+def what_decides_results(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config's values (``RunConfig.to_dict()``, or as results.json records it) without where or how fast the run
+    was written: two runs with equal such values asked the same model the same questions."""
+    values = {k: v for k, v in config.items() if k not in _OUTPUT_FIELDS | _THROUGHPUT_FIELDS}
+    # Batch sizes do not change results (fp32 outputs are batch-invariant), so they never change the run id.
+    values["model_args"] = {k: v for k, v in (values.get("model_args") or {}).items()
+                            if k not in _THROUGHPUT_MODEL_ARGS}  # fmt: skip
+    return values
 
 
 def parse_batch_size(value: Any) -> Optional[Union[int, str]]:

@@ -31,8 +31,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from . import leaderboard
-from .compare import KEEP, Run, differ_only_in_media, headline_of, load_run, media_mode, mismatches
+from .compare import Run, differ_only_in_media, headline_of, load_run, media_mode, mismatches
 from .errors import S3evalError
+from .media_ablation import KEEP
 from .paired import PairedResult, compare_records
 from .results import MEAN, TaskResult
 from .scoring import RIGHT_WRONG
